@@ -1,0 +1,23 @@
+//! Compiles `proto/provledger/v1/*.proto` with protox (a pure-Rust protobuf compiler), so building
+//! provledger needs no system `protoc`.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/provledger/v1/log.proto",
+        "proto/provledger/v1/event.proto",
+    ];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let descriptors = protox::compile(files, ["proto"])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let descriptor_path = out_dir.join("provledger_descriptor.bin");
+    std::fs::write(&descriptor_path, prost::Message::encode_to_vec(&descriptors))?;
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(&descriptor_path)
+        .skip_protoc_run()
+        .compile_fds(descriptors)?;
+    Ok(())
+}
