@@ -1,3 +1,7 @@
+//! provledger: an append-only provenance ledger.
+pub mod checkpoint;
+pub mod note;
+
 pub mod proto {
     tonic::include_proto!("provledger.v1");
 }
