@@ -2,6 +2,7 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod store;
 
 pub mod proto {
     tonic::include_proto!("provledger.v1");

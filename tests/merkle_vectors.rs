@@ -154,14 +154,20 @@ fn golden_json() -> Value {
 
 #[test]
 fn blake3_golden_vectors_are_stable() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/blake3-golden.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/blake3-golden.json"
+    );
     let fresh = golden_json();
     if std::env::var_os("PROVLEDGER_WRITE_VECTORS").is_some() {
         let text = serde_json::to_string_pretty(&fresh).unwrap() + "\n";
         std::fs::write(path, text).unwrap();
     }
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert_eq!(stored, fresh, "golden vectors changed: the tree hash or shape moved");
+    assert_eq!(
+        stored, fresh,
+        "golden vectors changed: the tree hash or shape moved"
+    );
 }
 
 #[test]
@@ -181,7 +187,10 @@ fn blake3_golden_proofs_verify() {
             case["first_size"].as_u64().unwrap(),
             case["second_size"].as_u64().unwrap(),
         );
-        let (r1, r2) = (b64(&v["roots"][m.to_string()]), b64(&v["roots"][n.to_string()]));
+        let (r1, r2) = (
+            b64(&v["roots"][m.to_string()]),
+            b64(&v["roots"][n.to_string()]),
+        );
         verify_consistency::<Blake3>(m, n, &r1, &r2, &b64_list(&case["path"])).unwrap();
     }
 }

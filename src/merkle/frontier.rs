@@ -10,11 +10,21 @@ use super::node::{NodeId, decompose, fold};
 use std::marker::PhantomData;
 
 /// The complete nodes along the right edge of a tree, with their hashes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Frontier<H: TreeHasher> {
     size: u64,
     nodes: Vec<(NodeId, Hash)>,
     hasher: PhantomData<H>,
+}
+
+impl<H: TreeHasher> Clone for Frontier<H> {
+    fn clone(&self) -> Self {
+        Frontier {
+            size: self.size,
+            nodes: self.nodes.clone(),
+            hasher: PhantomData,
+        }
+    }
 }
 
 impl<H: TreeHasher> Default for Frontier<H> {

@@ -1,0 +1,69 @@
+//! Making sled writes durable.
+//!
+//! sled 0.34's `flush()` writes its log with `sync_file_range`, which neither syncs the file's
+//! metadata (a grown file's size) nor survives power loss; and values above its blob threshold
+//! go to separate files under `blobs/` that it never fsyncs. [`Durability::sync`] therefore calls
+//! `flush()`, then `fsync` on the database file, then on every blob file not synced before and on
+//! the blob directory. Only after it returns may a write be acknowledged.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Flush-and-fsync for one sled database directory.
+#[derive(Debug)]
+pub struct Durability {
+    dir: PathBuf,
+    db_file: File,
+    synced_blobs: HashSet<std::ffi::OsString>,
+}
+
+impl Durability {
+    /// Opens the handles needed to sync the database in `dir`.
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        let db_file = File::open(dir.join("db"))?;
+        Ok(Durability {
+            dir: dir.to_path_buf(),
+            db_file,
+            synced_blobs: HashSet::new(),
+        })
+    }
+
+    /// Makes everything written to `db` so far durable.
+    pub fn sync(&mut self, db: &sled::Db) -> Result<(), sled::Error> {
+        db.flush()?;
+        self.db_file.sync_all()?;
+        self.sync_blobs()?;
+        Ok(())
+    }
+
+    fn sync_blobs(&mut self) -> io::Result<()> {
+        let blob_dir = self.dir.join("blobs");
+        let entries = match std::fs::read_dir(&blob_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut any = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if self.synced_blobs.contains(&name) {
+                continue;
+            }
+            match File::open(entry.path()) {
+                Ok(f) => f.sync_all()?,
+                // sled may remove a blob it no longer needs while we look.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            self.synced_blobs.insert(name);
+            any = true;
+        }
+        if any {
+            File::open(&blob_dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! Every sled key the log uses, in one place. All integers are big-endian, so sled's byte order
+//! is numeric order within each prefix.
+//!
+//! | key                                   | value                                  |
+//! |---------------------------------------|----------------------------------------|
+//! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`])       |
+//! | `b't'` ‖ stratum `u8` ‖ index `u64`   | a hash tile ([`super::tile`])          |
+//! | `b'c'` ‖ tree size `u64`              | the signed checkpoint note (UTF-8)     |
+//! | `b'm'` ‖ name                         | log metadata (origin, log vkey)        |
+
+use super::tile::TileId;
+
+pub const LEAF_PREFIX: u8 = b'l';
+pub const TILE_PREFIX: u8 = b't';
+pub const CHECKPOINT_PREFIX: u8 = b'c';
+
+/// Metadata: the log's origin line.
+pub const META_ORIGIN: &[u8] = b"m/origin";
+/// Metadata: the vkey of the checkpoint signer.
+pub const META_LOG_VKEY: &[u8] = b"m/log_vkey";
+
+/// Key of the leaf chunk starting at `first`.
+pub fn leaf_chunk(first: u64) -> [u8; 9] {
+    prefixed(LEAF_PREFIX, first)
+}
+
+/// Key of a hash tile.
+pub fn tile(id: TileId) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = TILE_PREFIX;
+    k[1] = id.stratum;
+    k[2..].copy_from_slice(&id.index.to_be_bytes());
+    k
+}
+
+/// Key of the checkpoint for `size`.
+pub fn checkpoint(size: u64) -> [u8; 9] {
+    prefixed(CHECKPOINT_PREFIX, size)
+}
+
+/// The `u64` after a one-byte prefix, or `None` if the key is not of that shape.
+pub fn decode_prefixed(prefix: u8, key: &[u8]) -> Option<u64> {
+    let (&p, rest) = key.split_first()?;
+    if p != prefix {
+        return None;
+    }
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+fn prefixed(prefix: u8, n: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_numerically_and_decode() {
+        assert!(leaf_chunk(255) < leaf_chunk(256));
+        assert!(checkpoint(1 << 32) > checkpoint(7));
+        assert_eq!(
+            decode_prefixed(CHECKPOINT_PREFIX, &checkpoint(42)),
+            Some(42)
+        );
+        assert_eq!(decode_prefixed(LEAF_PREFIX, &checkpoint(42)), None);
+        assert_eq!(decode_prefixed(LEAF_PREFIX, b"l123"), None);
+        let t = tile(TileId {
+            stratum: 1,
+            index: 3,
+        });
+        assert_eq!(t[0], TILE_PREFIX);
+        assert_eq!(t[1], 1);
+    }
+}

@@ -1,0 +1,539 @@
+//! [`LogStore`]: the Merkle log on sled — leaves, tree tiles and signed checkpoints.
+//!
+//! Invariants:
+//! - Every append is one sled batch holding the new leaf chunks, every tile it changed and the
+//!   checkpoint signed for the new size, made durable ([`Durability`]) before `append` returns.
+//!   After a crash the store therefore holds a whole number of appends, never part of one.
+//! - Stored nodes are final: a node is written once, when it completes, and never changes.
+//! - The latest stored checkpoint describes exactly the stored leaves; `open` checks that the
+//!   stored nodes reproduce its root and refuses the store otherwise.
+//! - Each checkpoint extends the previous tree (the frontier only ever appends), so no two signed
+//!   checkpoints are inconsistent.
+//!
+//! One writer appends at a time (a mutex); readers never block on it and see only published
+//! sizes. Memory is bounded by the frontier and one partial tile per stratum, whatever the size.
+
+use super::durable::Durability;
+use super::error::StoreError;
+use super::keys;
+use super::leaves::{Chunk, encode_chunk, split_into_chunks};
+use super::tile::{Tile, TileId, locate, read_slot};
+use crate::checkpoint::{Checkpoint, open_checkpoint};
+use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
+use crate::note::{NoteSigner, NoteVerifier};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A checkpoint with the signed note it was published as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    pub note: String,
+}
+
+/// What an append produced.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Index of the first appended leaf; the rest follow in order.
+    pub first_index: u64,
+    /// The checkpoint signed for the tree including these leaves.
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+/// The append side: only the holder of the checkpoint key has one.
+struct Writer<H: TreeHasher> {
+    signer: NoteSigner,
+    frontier: Frontier<H>,
+    /// Partial tiles on the right edge, kept to avoid re-reading them.
+    open_tiles: BTreeMap<TileId, Tile>,
+    durability: Durability,
+    poisoned: bool,
+}
+
+/// The log store. `H` is the tree hash: BLAKE3 for provledger's log.
+pub struct LogStore<H: TreeHasher = Blake3> {
+    db: sled::Db,
+    dir: PathBuf,
+    origin: String,
+    verifier: NoteVerifier,
+    published: RwLock<Arc<SignedCheckpoint>>,
+    writer: Option<Mutex<Writer<H>>>,
+    hasher: PhantomData<H>,
+}
+
+impl<H: TreeHasher> std::fmt::Debug for LogStore<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("dir", &self.dir)
+            .field("origin", &self.origin)
+            .field("size", &self.size())
+            .finish()
+    }
+}
+
+impl<H: TreeHasher> LogStore<H> {
+    /// Creates a new, empty log in `dir` (which must not hold one), publishing the size-0
+    /// checkpoint, and opens it for appending.
+    pub fn create(dir: &Path, origin: &str, signer: NoteSigner) -> Result<Self, StoreError> {
+        let db = open_db(dir)?;
+        if db.get(keys::META_ORIGIN)?.is_some() {
+            return Err(StoreError::AlreadyInitialised {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let checkpoint = Checkpoint {
+            origin: origin.to_string(),
+            size: 0,
+            root: H::empty_root(),
+            extensions: Vec::new(),
+        };
+        let note = checkpoint.sign(&signer)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::META_ORIGIN, origin.as_bytes());
+        batch.insert(keys::META_LOG_VKEY, signer.verifier().to_vkey().as_bytes());
+        batch.insert(&keys::checkpoint(0), note.as_bytes());
+        db.apply_batch(batch)?;
+        Durability::new(dir)?.sync(&db)?;
+        drop(db);
+        Self::open(dir, Some(signer))
+    }
+
+    /// Opens an existing log. With the checkpoint signer it can append; without, it only reads.
+    /// Refuses a store whose stored tree does not reproduce its latest signed checkpoint.
+    pub fn open(dir: &Path, signer: Option<NoteSigner>) -> Result<Self, StoreError> {
+        if !dir.join("db").exists() {
+            return Err(StoreError::NotInitialised {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let db = open_db(dir)?;
+        let meta = |key: &[u8]| -> Result<String, StoreError> {
+            let value = db.get(key)?.ok_or_else(|| StoreError::NotInitialised {
+                dir: dir.to_path_buf(),
+            })?;
+            String::from_utf8(value.to_vec())
+                .map_err(|_| StoreError::corrupt("log metadata is not UTF-8"))
+        };
+        let origin = meta(keys::META_ORIGIN)?;
+        let vkey = meta(keys::META_LOG_VKEY)?;
+        let verifier = NoteVerifier::from_vkey(&vkey)
+            .map_err(|e| StoreError::corrupt(format!("stored log vkey: {e}")))?;
+        if let Some(signer) = &signer {
+            let given = signer.verifier().to_vkey();
+            if given != vkey {
+                return Err(StoreError::WrongSigner {
+                    expected: vkey,
+                    given,
+                });
+            }
+        }
+        let latest = latest_checkpoint(&db, &verifier, &origin)?;
+        let mut store = LogStore {
+            db,
+            dir: dir.to_path_buf(),
+            origin,
+            verifier,
+            published: RwLock::new(Arc::new(latest)),
+            writer: None,
+            hasher: PhantomData,
+        };
+        let frontier = store.check_integrity()?;
+        if let Some(signer) = signer {
+            store.writer = Some(Mutex::new(Writer {
+                signer,
+                frontier,
+                open_tiles: BTreeMap::new(),
+                durability: Durability::new(dir)?,
+                poisoned: false,
+            }));
+        }
+        Ok(store)
+    }
+
+    /// The open-time check: stored leaves end exactly at the latest checkpoint's size, and the
+    /// stored nodes reproduce its root. Returns the frontier to append from.
+    fn check_integrity(&self) -> Result<Frontier<H>, StoreError> {
+        let latest = self.latest();
+        let size = latest.checkpoint.size;
+        let stored_end = match self.db.scan_prefix([keys::LEAF_PREFIX]).next_back() {
+            None => 0,
+            Some(entry) => {
+                let (key, value) = entry?;
+                let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
+                    .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
+                let chunk = Chunk::decode(&value)
+                    .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
+                first + chunk.len() as u64
+            }
+        };
+        if stored_end != size {
+            return Err(StoreError::corrupt(format!(
+                "the stored leaves end at {stored_end} but the latest checkpoint is for size {size}"
+            )));
+        }
+        let ids = Frontier::<H>::node_ids(size);
+        let hashes = self.read_hashes(&ids)?;
+        let frontier = Frontier::<H>::from_hashes(size, &hashes)
+            .ok_or_else(|| StoreError::corrupt("frontier hashes"))?;
+        let stored = frontier.root();
+        if stored != latest.checkpoint.root {
+            return Err(StoreError::RootMismatch {
+                size,
+                signed: hex(&latest.checkpoint.root),
+                stored: hex(&stored),
+            });
+        }
+        Ok(frontier)
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The verifier of the log's checkpoint signatures.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The latest published (durable, signed) checkpoint.
+    pub fn latest(&self) -> Arc<SignedCheckpoint> {
+        match self.published.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The published tree size.
+    pub fn size(&self) -> u64 {
+        self.latest().checkpoint.size
+    }
+
+    /// Appends leaves as one atomic, durable batch and publishes a checkpoint covering them.
+    pub fn append<L: AsRef<[u8]>>(&self, leaves: &[L]) -> Result<Appended, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let mut w = writer.lock().map_err(|_| StoreError::Poisoned)?;
+        if w.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let first_index = w.frontier.size();
+        if leaves.is_empty() {
+            return Ok(Appended {
+                first_index,
+                checkpoint: self.latest(),
+            });
+        }
+        // Work on copies, so a failure before the write leaves memory as it was.
+        let mut frontier = w.frontier.clone();
+        let mut tiles: BTreeMap<TileId, Tile> = BTreeMap::new();
+        let mut failure = None;
+        for leaf in leaves {
+            frontier.push(H::hash_leaf(leaf.as_ref()), |node, hash| {
+                let (tile_id, level, slot) = locate(node);
+                if let std::collections::btree_map::Entry::Vacant(slot) = tiles.entry(tile_id) {
+                    let loaded = match w.open_tiles.get(&tile_id) {
+                        Some(tile) => Ok(tile.clone()),
+                        None => self.load_tile(tile_id),
+                    };
+                    match loaded {
+                        Ok(tile) => {
+                            slot.insert(tile);
+                        }
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+                if let Some(tile) = tiles.get_mut(&tile_id) {
+                    tile.set(level, slot, *hash);
+                }
+            });
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size: frontier.size(),
+            root: frontier.root(),
+            extensions: Vec::new(),
+        };
+        let note = checkpoint.sign(&w.signer)?;
+
+        let mut batch = sled::Batch::default();
+        let mut at = first_index;
+        for group in split_into_chunks(leaves) {
+            batch.insert(&keys::leaf_chunk(at), encode_chunk(group));
+            at += group.len() as u64;
+        }
+        for (id, tile) in &tiles {
+            batch.insert(&keys::tile(*id), tile.encode());
+        }
+        batch.insert(&keys::checkpoint(checkpoint.size), note.as_bytes());
+        let written = self
+            .db
+            .apply_batch(batch)
+            .and_then(|()| w.durability.sync(&self.db));
+        if let Err(e) = written {
+            // The batch may or may not be on disk: only a reopen can tell.
+            w.poisoned = true;
+            return Err(e.into());
+        }
+
+        w.frontier = frontier;
+        for (id, tile) in tiles {
+            if tile.width() < super::tile::TILE_WIDTH {
+                w.open_tiles.insert(id, tile);
+            } else {
+                w.open_tiles.remove(&id);
+            }
+        }
+        let published = Arc::new(SignedCheckpoint { checkpoint, note });
+        match self.published.write() {
+            Ok(mut guard) => *guard = published.clone(),
+            Err(poisoned) => *poisoned.into_inner() = published.clone(),
+        }
+        Ok(Appended {
+            first_index,
+            checkpoint: published,
+        })
+    }
+
+    fn load_tile(&self, id: TileId) -> Result<Tile, StoreError> {
+        match self.db.get(keys::tile(id))? {
+            None => Ok(Tile::default()),
+            Some(bytes) => Tile::decode(&bytes).map_err(|e| tile_corrupt(id, e)),
+        }
+    }
+
+    /// The checkpoint published at exactly `size`.
+    pub fn checkpoint_at(&self, size: u64) -> Result<SignedCheckpoint, StoreError> {
+        let latest = self.latest();
+        if size == latest.checkpoint.size {
+            return Ok((*latest).clone());
+        }
+        if size > latest.checkpoint.size {
+            return Err(StoreError::SizeBeyondLog {
+                size,
+                log_size: latest.checkpoint.size,
+            });
+        }
+        let note = self
+            .db
+            .get(keys::checkpoint(size))?
+            .ok_or(StoreError::NoCheckpointAt { size })?;
+        decode_checkpoint(&note, &self.verifier, &self.origin, size)
+    }
+
+    /// The sizes of every published checkpoint, ascending.
+    pub fn checkpoint_sizes(&self) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        let limit = self.size();
+        self.db
+            .scan_prefix([keys::CHECKPOINT_PREFIX])
+            .keys()
+            .map(|k| {
+                let k = k?;
+                keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &k)
+                    .ok_or_else(|| StoreError::corrupt("malformed checkpoint key"))
+            })
+            .filter(move |s| !matches!(s, Ok(size) if *size > limit))
+    }
+
+    /// The root of the tree of `size` leaves (any size up to the published one).
+    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        merkle::root::<H, _>(self, size)
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        merkle::inclusion_proof::<H, _>(self, index, size).map_err(proof_error)
+    }
+
+    /// The consistency proof between the trees of `first` and `second` leaves.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(second)?;
+        merkle::consistency_proof::<H, _>(self, first, second).map_err(proof_error)
+    }
+
+    /// The hash of stored leaf `index`, from the tree (no leaf bytes read).
+    pub fn leaf_hash(&self, index: u64) -> Result<Hash, StoreError> {
+        let size = self.size();
+        if index >= size {
+            return Err(StoreError::IndexBeyondSize { index, size });
+        }
+        Ok(self.read_hashes(&[NodeId::leaf(index)])?[0])
+    }
+
+    /// Up to `count` leaves starting at `start`, in order; fewer at the end of the log.
+    pub fn leaves(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let size = self.size();
+        if start >= size {
+            return Err(StoreError::IndexBeyondSize { index: start, size });
+        }
+        let end = start.saturating_add(count).min(size);
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let first_key = match self.db.range(..=keys::leaf_chunk(start)).next_back() {
+            Some(entry) => entry?.0,
+            None => return Err(StoreError::corrupt(format!("no leaf chunk holds {start}"))),
+        };
+        for entry in self
+            .db
+            .range(first_key.to_vec()..keys::leaf_chunk(end).to_vec())
+        {
+            let (key, value) = entry?;
+            let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
+                .ok_or_else(|| StoreError::corrupt(format!("no leaf chunk holds {start}")))?;
+            let chunk = Chunk::decode(&value)
+                .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
+            for (i, leaf) in chunk.iter().enumerate() {
+                let index = first + i as u64;
+                if index >= start && index < end {
+                    out.push(leaf.to_vec());
+                }
+            }
+        }
+        if out.len() as u64 != end - start {
+            return Err(StoreError::corrupt(format!(
+                "leaf chunks for {start}..{end} are missing entries"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Every stored leaf chunk from the start, in order: `(first index, leaves)`. For the audit.
+    pub(crate) fn raw_chunks(&self) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> {
+        self.db.scan_prefix([keys::LEAF_PREFIX]).map(|entry| {
+            let (key, value) = entry?;
+            let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
+                .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
+            Ok((first, value))
+        })
+    }
+
+    /// The stored tile bytes, for the audit.
+    pub(crate) fn raw_tile(&self, id: TileId) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(keys::tile(id))?)
+    }
+
+    /// The raw sled database, for tools that inspect or damage stores on purpose.
+    pub fn raw_db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), StoreError> {
+        let log_size = self.size();
+        if size > log_size {
+            return Err(StoreError::SizeBeyondLog { size, log_size });
+        }
+        Ok(())
+    }
+}
+
+impl<H: TreeHasher> HashReader for LogStore<H> {
+    type Error = StoreError;
+
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut cached: Option<(TileId, sled::IVec)> = None;
+        for &id in ids {
+            let (tile_id, level, slot) = locate(id);
+            let bytes = match &cached {
+                Some((cached_id, bytes)) if *cached_id == tile_id => bytes.clone(),
+                _ => {
+                    let bytes = self.db.get(keys::tile(tile_id))?.ok_or_else(|| {
+                        StoreError::corrupt(format!(
+                            "tile {}/{} holding node {}/{} is missing",
+                            tile_id.stratum, tile_id.index, id.level, id.index
+                        ))
+                    })?;
+                    cached = Some((tile_id, bytes.clone()));
+                    bytes
+                }
+            };
+            let hash = read_slot(&bytes, level, slot)
+                .map_err(|e| tile_corrupt(tile_id, e))?
+                .ok_or_else(|| {
+                    StoreError::corrupt(format!("node {}/{} is not stored", id.level, id.index))
+                })?;
+            out.push(hash);
+        }
+        Ok(out)
+    }
+}
+
+/// sled's page cache, in bytes. Bounds the store's memory whatever the log's size.
+pub const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(CACHE_CAPACITY)
+        .open()
+}
+
+/// The newest stored checkpoint, verified.
+fn latest_checkpoint(
+    db: &sled::Db,
+    verifier: &NoteVerifier,
+    origin: &str,
+) -> Result<SignedCheckpoint, StoreError> {
+    let (key, note) = db
+        .scan_prefix([keys::CHECKPOINT_PREFIX])
+        .next_back()
+        .ok_or_else(|| StoreError::corrupt("the store holds no checkpoint"))??;
+    let size = keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &key)
+        .ok_or_else(|| StoreError::corrupt("malformed checkpoint key"))?;
+    decode_checkpoint(&note, verifier, origin, size)
+}
+
+/// A stored checkpoint note, verified with the log key and checked against its key.
+pub(crate) fn decode_checkpoint(
+    note: &[u8],
+    verifier: &NoteVerifier,
+    origin: &str,
+    size: u64,
+) -> Result<SignedCheckpoint, StoreError> {
+    let note = std::str::from_utf8(note)
+        .map_err(|_| StoreError::corrupt(format!("checkpoint at size {size} is not UTF-8")))?;
+    let checkpoint = open_checkpoint(note, verifier)
+        .map_err(|e| StoreError::corrupt(format!("checkpoint at size {size}: {e}")))?;
+    if checkpoint.size != size || checkpoint.origin != origin {
+        return Err(StoreError::corrupt(format!(
+            "checkpoint stored under size {size} is for {} at size {}",
+            checkpoint.origin, checkpoint.size
+        )));
+    }
+    Ok(SignedCheckpoint {
+        checkpoint,
+        note: note.to_string(),
+    })
+}
+
+fn tile_corrupt(id: TileId, e: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(format!("tile {}/{}: {e}", id.stratum, id.index))
+}
+
+fn proof_error(e: ProofError<StoreError>) -> StoreError {
+    match e {
+        ProofError::IndexBeyondSize { index, size } => StoreError::IndexBeyondSize { index, size },
+        ProofError::FirstAfterSecond { first, second } => {
+            StoreError::FirstAfterSecond { first, second }
+        }
+        ProofError::Read(e) => e,
+    }
+}
+
+/// Lowercase hex, for messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,17 @@
+//! The log's storage on sled: leaves in chunks, tree nodes in tiles, signed checkpoints, atomic
+//! durable appends, the open-time integrity check and the full audit.
+//!
+//! The Merkle math lives in [`crate::merkle`]; this module decides only where bytes go. It has
+//! no network code and knows nothing of what a leaf means.
+
+mod audit;
+mod durable;
+mod error;
+mod keys;
+mod leaves;
+mod log;
+mod tile;
+
+pub use audit::{AuditProblem, AuditReport, audit};
+pub use error::StoreError;
+pub use log::{Appended, CACHE_CAPACITY, LogStore, SignedCheckpoint};

@@ -1,0 +1,303 @@
+//! The sled log store: appends, reopen, proofs against stored checkpoints, the open-time check,
+//! the audit and tamper detection.
+
+use provledger::checkpoint::open_checkpoint;
+use provledger::merkle::{
+    Blake3, Hash, MemoryTree, Sha256, TreeHasher, root, verify_consistency, verify_inclusion,
+};
+use provledger::note::NoteSigner;
+use provledger::store::{AuditProblem, LogStore, StoreError};
+use std::path::Path;
+
+fn signer() -> NoteSigner {
+    NoteSigner::from_seed("test.provledger/log", &[7u8; 32]).unwrap()
+}
+
+fn leaf(i: u64) -> Vec<u8> {
+    format!("event number {i} with some padding to look like a real entry").into_bytes()
+}
+
+fn create(dir: &Path) -> LogStore {
+    LogStore::create(dir, "test.provledger/log", signer()).unwrap()
+}
+
+fn append_range(store: &LogStore, from: u64, to: u64) {
+    let leaves: Vec<Vec<u8>> = (from..to).map(leaf).collect();
+    let appended = store.append(&leaves).unwrap();
+    assert_eq!(appended.first_index, from);
+    assert_eq!(appended.checkpoint.checkpoint.size, to);
+}
+
+fn reference(n: u64) -> (Vec<Hash>, MemoryTree) {
+    let hashes: Vec<Hash> = (0..n).map(|i| Blake3::hash_leaf(&leaf(i))).collect();
+    let tree = MemoryTree::from_leaf_hashes::<Blake3>(&hashes);
+    (hashes, tree)
+}
+
+#[test]
+fn appends_match_reference_tree_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = create(dir.path());
+    assert_eq!(store.size(), 0);
+    assert_eq!(store.latest().checkpoint.root, Blake3::empty_root());
+    // Batch sizes that cross chunk and tile boundaries.
+    let mut at = 0;
+    for batch in [1u64, 2, 5, 250, 7, 300, 1, 600] {
+        append_range(&store, at, at + batch);
+        at += batch;
+    }
+    drop(store);
+    let store = LogStore::<Blake3>::open(dir.path(), Some(signer())).unwrap();
+    assert_eq!(store.size(), at);
+    append_range(&store, at, at + 100);
+    at += 100;
+    let (hashes, tree) = reference(at);
+    for size in [0, 1, 2, 3, 255, 256, 257, 1000, at] {
+        assert_eq!(
+            store.root_at(size).unwrap(),
+            root::<Blake3, _>(&tree, size).unwrap()
+        );
+    }
+    let latest = store.latest();
+    assert_eq!(
+        latest.checkpoint.root,
+        root::<Blake3, _>(&tree, at).unwrap()
+    );
+    let opened = open_checkpoint(&latest.note, &signer().verifier()).unwrap();
+    assert_eq!(opened, latest.checkpoint);
+    for index in [0, 1, 255, 256, 511, 512, at - 1] {
+        let proof = store.inclusion_proof(index, at).unwrap();
+        verify_inclusion::<Blake3>(
+            index,
+            at,
+            &hashes[index as usize],
+            &proof,
+            &latest.checkpoint.root,
+        )
+        .unwrap();
+        assert_eq!(store.leaf_hash(index).unwrap(), hashes[index as usize]);
+    }
+    assert_eq!(
+        store.leaves(250, 10).unwrap(),
+        (250..260).map(leaf).collect::<Vec<_>>()
+    );
+    assert_eq!(store.leaves(at - 2, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn every_published_checkpoint_is_stored_and_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = create(dir.path());
+    let mut published = vec![store.latest()];
+    let mut at = 0;
+    for batch in [3u64, 1, 17, 64, 200] {
+        append_range(&store, at, at + batch);
+        at += batch;
+        published.push(store.latest());
+    }
+    let sizes: Vec<u64> = store.checkpoint_sizes().map(Result::unwrap).collect();
+    assert_eq!(sizes, vec![0, 3, 4, 21, 85, 285]);
+    for old in &published {
+        let stored = store.checkpoint_at(old.checkpoint.size).unwrap();
+        assert_eq!(stored.note, old.note);
+        for new in &published {
+            if new.checkpoint.size < old.checkpoint.size {
+                continue;
+            }
+            let proof = store
+                .consistency_proof(old.checkpoint.size, new.checkpoint.size)
+                .unwrap();
+            verify_consistency::<Blake3>(
+                old.checkpoint.size,
+                new.checkpoint.size,
+                &old.checkpoint.root,
+                &new.checkpoint.root,
+                &proof,
+            )
+            .unwrap();
+        }
+    }
+    assert!(matches!(
+        store.checkpoint_at(2),
+        Err(StoreError::NoCheckpointAt { size: 2 })
+    ));
+}
+
+#[test]
+fn out_of_range_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = create(dir.path());
+    append_range(&store, 0, 10);
+    assert!(matches!(
+        store.inclusion_proof(3, 11),
+        Err(StoreError::SizeBeyondLog {
+            size: 11,
+            log_size: 10
+        })
+    ));
+    assert!(matches!(
+        store.inclusion_proof(10, 10),
+        Err(StoreError::IndexBeyondSize {
+            index: 10,
+            size: 10
+        })
+    ));
+    assert!(matches!(
+        store.consistency_proof(5, 4),
+        Err(StoreError::FirstAfterSecond {
+            first: 5,
+            second: 4
+        })
+    ));
+    assert!(matches!(
+        store.leaves(10, 1),
+        Err(StoreError::IndexBeyondSize { .. })
+    ));
+    assert!(matches!(
+        store.checkpoint_at(11),
+        Err(StoreError::SizeBeyondLog { .. })
+    ));
+}
+
+#[test]
+fn opening_needs_an_initialised_store_and_the_right_key() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        LogStore::<Blake3>::open(dir.path(), None),
+        Err(StoreError::NotInitialised { .. })
+    ));
+    drop(create(dir.path()));
+    assert!(matches!(
+        LogStore::<Blake3>::create(dir.path(), "x", signer()),
+        Err(StoreError::AlreadyInitialised { .. })
+    ));
+    let other = NoteSigner::from_seed("test.provledger/log", &[8u8; 32]).unwrap();
+    assert!(matches!(
+        LogStore::<Blake3>::open(dir.path(), Some(other)),
+        Err(StoreError::WrongSigner { .. })
+    ));
+    let read_only = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    assert!(matches!(
+        read_only.append(&[b"x"]),
+        Err(StoreError::ReadOnly)
+    ));
+}
+
+#[test]
+fn sha256_store_reproduces_the_published_rfc6962_root() {
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/rfc6962-sha256.json")).unwrap();
+    let leaves: Vec<&str> = vectors["leaves_utf8"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        LogStore::<Sha256>::create(dir.path(), "example.com/log/testdata", signer()).unwrap();
+    store.append(&leaves[..4]).unwrap();
+    store.append(&leaves[4..]).unwrap();
+    let published = provledger::checkpoint::Checkpoint::parse_body(
+        vectors["published"]["tessera_testdata_checkpoint"]
+            .as_str()
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .map(|b| format!("{b}\n"))
+            .unwrap()
+            .as_str(),
+    )
+    .unwrap();
+    assert_eq!(published.size, 15);
+    assert_eq!(store.latest().checkpoint.root, published.root);
+}
+
+#[test]
+fn audit_is_clean_on_an_untouched_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = create(dir.path());
+    let mut at = 0;
+    for batch in [1u64, 300, 20, 700] {
+        append_range(&store, at, at + batch);
+        at += batch;
+    }
+    let report = provledger::store::audit(&store).unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.leaves, at);
+    assert_eq!(report.checkpoints, 5);
+}
+
+/// Builds a store of 1,000 leaves, closes it, lets `damage` change the raw sled data, and
+/// returns the directory.
+fn damaged_store(damage: impl FnOnce(&sled::Db)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = create(dir.path());
+    append_range(&store, 0, 600);
+    append_range(&store, 600, 1000);
+    drop(store);
+    let db = sled::open(dir.path()).unwrap();
+    damage(&db);
+    db.flush().unwrap();
+    drop(db);
+    dir
+}
+
+fn flip_byte(db: &sled::Db, key: &[u8], at_from_end: usize) {
+    let mut value = db.get(key).unwrap().unwrap().to_vec();
+    let i = value.len() - at_from_end;
+    value[i] ^= 0x01;
+    db.insert(key, value).unwrap();
+}
+
+fn key(prefix: u8, n: u64) -> Vec<u8> {
+    let mut k = vec![prefix];
+    k.extend(n.to_be_bytes());
+    k
+}
+
+#[test]
+fn a_flipped_leaf_byte_is_located_by_the_audit() {
+    // Leaf chunk keyed at 600 holds leaves 600..855; flip a byte of its last leaf (855).
+    let dir = damaged_store(|db| flip_byte(db, &key(b'l', 600), 3));
+    let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    let report = provledger::store::audit(&store).unwrap();
+    assert_eq!(report.problems[0], AuditProblem::LeafHash { index: 855 });
+    assert_eq!(report.problems[0].leaf_index(), Some(855));
+    assert!(
+        report
+            .problems
+            .contains(&AuditProblem::CheckpointRoot { size: 1000 })
+    );
+}
+
+#[test]
+fn a_flipped_node_byte_is_caught_at_open_and_by_the_audit() {
+    // Tile (stratum 0, index 3) holds leaf hashes 768..1000; its last bytes are the highest
+    // complete node on its top level.
+    let mut tile_key = vec![b't', 0];
+    tile_key.extend(3u64.to_be_bytes());
+    let dir = damaged_store(|db| flip_byte(db, &tile_key, 1));
+    match LogStore::<Blake3>::open(dir.path(), None) {
+        Err(StoreError::RootMismatch { size: 1000, .. }) => {}
+        other => panic!("open should refuse the store, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_flipped_checkpoint_byte_is_caught() {
+    let dir = damaged_store(|db| flip_byte(db, &key(b'c', 600), 10));
+    let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    let report = provledger::store::audit(&store).unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert!(matches!(
+        report.problems[0],
+        AuditProblem::Checkpoint { size: 600, .. }
+    ));
+    // The latest checkpoint is checked at open.
+    let dir = damaged_store(|db| flip_byte(db, &key(b'c', 1000), 10));
+    assert!(matches!(
+        LogStore::<Blake3>::open(dir.path(), None),
+        Err(StoreError::Corrupt { .. })
+    ));
+}

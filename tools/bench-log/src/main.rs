@@ -1,0 +1,242 @@
+//! Benchmark of the log core (no network): durable appends and proof generation on a sled store,
+//! each next to a baseline measured in the same run.
+//!
+//! - Appends: leaves/s of `LogStore::append` (one atomic, fsynced batch per call), against the
+//!   naive layout on the same sled — one key per leaf, same batches, same flush and fsync — and
+//!   against rs_merkle's in-memory `MerkleTree` (append + commit per batch) at growing sizes.
+//! - Proofs: inclusion and consistency proofs/s read from the store, against the same proof code
+//!   over an in-memory tree (no storage at all).
+//! - Memory: peak and current RSS at each size step, to show it does not grow with the log.
+//!
+//! Run: `cargo run --release -p provledger-bench-log -- [--leaves N] [--batch B] [--quick]`.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use provledger::merkle::{
+    Blake3, Hash, MemoryTree, RsMerkleBlake3, TreeHasher, consistency_proof, inclusion_proof,
+    verify_inclusion,
+};
+use provledger::note::NoteSigner;
+use provledger::store::LogStore;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the provledger log core: durable appends and proofs")]
+struct Args {
+    /// Leaves to append in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    leaves: u64,
+    /// Leaves per append (one durable batch each).
+    #[arg(long, default_value_t = 1000)]
+    batch: u64,
+    /// Bytes per leaf (about the size of a signed provenance event).
+    #[arg(long, default_value_t = 400)]
+    leaf_bytes: usize,
+    /// Proof queries per measurement.
+    #[arg(long, default_value_t = 20_000)]
+    queries: u64,
+    /// A small run (50,000 leaves) that finishes in seconds, to check the tool works.
+    #[arg(long)]
+    quick: bool,
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.leaves = 50_000;
+        args.queries = 2_000;
+    }
+    println!(
+        "# provledger log core benchmark: {} leaves of {} bytes, {} per durable batch",
+        args.leaves, args.leaf_bytes, args.batch
+    );
+    println!(
+        "machine: {} cores\n",
+        std::thread::available_parallelism()?.get()
+    );
+
+    let dir = tempfile::tempdir()?;
+    let signer = NoteSigner::generate("bench.provledger/log")?;
+    let store =
+        LogStore::<Blake3>::create(&dir.path().join("log"), "bench.provledger/log", signer)?;
+    let naive = sled::Config::new()
+        .path(dir.path().join("naive"))
+        .cache_capacity(provledger::store::CACHE_CAPACITY)
+        .open()?;
+    let naive_file = std::fs::File::open(dir.path().join("naive").join("db"))?;
+
+    println!("## Appends (durable: sled flush + fsync per batch)\n");
+    println!(
+        "| log size | provledger leaves/s | naive key-per-leaf leaves/s | ratio | RSS MiB | peak RSS MiB |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let steps = 10;
+    let per_step = (args.leaves / steps).max(args.batch);
+    let mut next = 0u64;
+    while next < args.leaves {
+        let step_end = (next + per_step).min(args.leaves);
+        let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
+        while next < step_end {
+            let end = (next + args.batch).min(step_end);
+            let leaves: Vec<Vec<u8>> = (next..end).map(|i| make_leaf(i, args.leaf_bytes)).collect();
+            let t = Instant::now();
+            store.append(&leaves)?;
+            ours += t.elapsed();
+            let t = Instant::now();
+            let mut batch = sled::Batch::default();
+            for (i, leaf) in (next..end).zip(&leaves) {
+                batch.insert(&i.to_be_bytes(), leaf.as_slice());
+            }
+            naive.apply_batch(batch)?;
+            naive.flush()?;
+            naive_file.sync_all()?;
+            theirs += t.elapsed();
+            next = end;
+        }
+        let n = per_step as f64;
+        let (a, b) = (n / ours.as_secs_f64(), n / theirs.as_secs_f64());
+        let (rss, peak) = rss_mib()?;
+        println!(
+            "| {next} | {a:.0} | {b:.0} | {:.2} | {rss:.0} | {peak:.0} |",
+            a / b
+        );
+    }
+
+    println!("\n## Proofs at {} leaves\n", store.size());
+    // The reference copy is built only now, so the RSS figures above are the store's alone.
+    let leaf_hashes: Vec<Hash> = (0..args.leaves)
+        .map(|i| Blake3::hash_leaf(&make_leaf(i, args.leaf_bytes)))
+        .collect();
+    let memory = MemoryTree::from_leaf_hashes::<Blake3>(&leaf_hashes);
+    let size = store.size();
+    let root = store.latest().checkpoint.root;
+    let mut rng = SplitMix(0x5eed);
+    let idx: Vec<u64> = (0..args.queries).map(|_| rng.next() % size).collect();
+    let t = Instant::now();
+    for &i in &idx {
+        let proof = store.inclusion_proof(i, size)?;
+        verify_inclusion::<Blake3>(i, size, &leaf_hashes[i as usize], &proof, &root)
+            .context("inclusion proof failed to verify")?;
+    }
+    let store_incl = args.queries as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for &i in &idx {
+        std::hint::black_box(inclusion_proof::<Blake3, _>(&memory, i, size)?);
+    }
+    let mem_incl = args.queries as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for &i in &idx {
+        std::hint::black_box(store.consistency_proof(i.max(1), size)?);
+    }
+    let store_cons = args.queries as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for &i in &idx {
+        std::hint::black_box(consistency_proof::<Blake3, _>(&memory, i.max(1), size)?);
+    }
+    let mem_cons = args.queries as f64 / t.elapsed().as_secs_f64();
+    println!("| proof | from sled store /s | from in-memory tree /s | ratio |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| inclusion (+ verify on the store side) | {store_incl:.0} | {mem_incl:.0} | {:.2} |",
+        store_incl / mem_incl
+    );
+    println!(
+        "| consistency | {store_cons:.0} | {mem_cons:.0} | {:.2} |",
+        store_cons / mem_cons
+    );
+    drop(memory);
+
+    println!(
+        "\n## rs_merkle in-memory MerkleTree: append + commit of {} leaves\n",
+        args.batch
+    );
+    println!("| tree size | rs_merkle ms per commit | provledger ms per durable append | ratio |");
+    println!("|---:|---:|---:|---:|");
+    let mut tree = rs_merkle::MerkleTree::<RsMerkleBlake3>::new();
+    let checkpoints = [10_000u64, 100_000, args.leaves.min(1_000_000)];
+    let mut filled = 0u64;
+    for &target in &checkpoints {
+        if target > leaf_hashes.len() as u64 || target <= filled {
+            continue;
+        }
+        let mut bulk: Vec<Hash> = leaf_hashes[filled as usize..target as usize].to_vec();
+        tree.append(&mut bulk);
+        tree.commit();
+        filled = target;
+        let mut extra: Vec<Hash> = (0..args.batch)
+            .map(|i| Blake3::hash_leaf(&make_leaf(u64::MAX - i, args.leaf_bytes)))
+            .collect();
+        let t = Instant::now();
+        tree.append(&mut extra);
+        tree.commit();
+        let rs = t.elapsed().as_secs_f64() * 1e3;
+        tree.rollback();
+        let leaves: Vec<Vec<u8>> = (0..args.batch)
+            .map(|i| make_leaf(size + i, args.leaf_bytes))
+            .collect();
+        let t = Instant::now();
+        store.append(&leaves)?;
+        let ours = t.elapsed().as_secs_f64() * 1e3;
+        println!("| {target} | {rs:.2} | {ours:.2} | {:.2} |", rs / ours);
+    }
+    let disk = dir_bytes(&dir.path().join("log"))?;
+    println!(
+        "\nstore on disk: {:.1} MiB, {:.0} bytes per leaf ({} bytes of leaf data each)",
+        disk as f64 / (1 << 20) as f64,
+        disk as f64 / store.size() as f64,
+        args.leaf_bytes
+    );
+    Ok(())
+}
+
+fn make_leaf(i: u64, len: usize) -> Vec<u8> {
+    let mut leaf = Vec::with_capacity(len);
+    let mut x = SplitMix(i);
+    while leaf.len() < len {
+        leaf.extend_from_slice(&x.next().to_le_bytes());
+    }
+    leaf.truncate(len);
+    leaf
+}
+
+/// A tiny deterministic generator (SplitMix64), so runs are repeatable.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// (current RSS, peak RSS) in MiB, from /proc/self/status.
+fn rss_mib() -> Result<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let field = |name: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
+}
+
+fn dir_bytes(path: &std::path::Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
