@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/provledger/v1/log.proto",
         "proto/provledger/v1/event.proto",
+        "proto/provledger/v1/keys.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -1,5 +1,6 @@
 //! provledger: an append-only provenance ledger.
 pub mod checkpoint;
+pub mod envelope;
 pub mod merkle;
 pub mod note;
 pub mod store;

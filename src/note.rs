@@ -277,6 +277,11 @@ impl NoteSigner {
         }
         Ok(note)
     }
+
+    /// Signs arbitrary bytes with this key (Ed25519). Used for envelopes, not notes.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
 }
 
 fn check_controls(s: &str) -> Result<(), NoteError> {
