@@ -107,7 +107,11 @@ mod tests {
     #[test]
     fn fixed_vector() {
         // A third party's signer must produce exactly this signature (Ed25519 is deterministic).
-        let env = sign(&signer(), EVENT_PAYLOAD_TYPE, b"provledger test payload".to_vec());
+        let env = sign(
+            &signer(),
+            EVENT_PAYLOAD_TYPE,
+            b"provledger test payload".to_vec(),
+        );
         assert_eq!(env.key_id, "generator.example/synth");
         assert_eq!(B64.encode(&env.signature), FIXED_SIGNATURE);
         verify(&env, &signer().verifier()).unwrap();

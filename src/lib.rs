@@ -1,8 +1,11 @@
 //! provledger: an append-only provenance ledger.
+pub mod api;
 pub mod checkpoint;
 pub mod envelope;
+pub mod ledger;
 pub mod merkle;
 pub mod note;
+pub mod registry;
 pub mod store;
 
 pub mod proto {

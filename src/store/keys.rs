@@ -7,12 +7,14 @@
 //! | `b't'` ‖ stratum `u8` ‖ index `u64`   | a hash tile ([`super::tile`])          |
 //! | `b'c'` ‖ tree size `u64`              | the signed checkpoint note (UTF-8)     |
 //! | `b'm'` ‖ name                         | log metadata (origin, log vkey)        |
+//! | `b'x'` ‖ index key                    | indexes kept by layers above the store |
 
 use super::tile::TileId;
 
 pub const LEAF_PREFIX: u8 = b'l';
 pub const TILE_PREFIX: u8 = b't';
 pub const CHECKPOINT_PREFIX: u8 = b'c';
+pub const INDEX_PREFIX: u8 = b'x';
 
 /// Metadata: the log's origin line.
 pub const META_ORIGIN: &[u8] = b"m/origin";
@@ -45,6 +47,14 @@ pub fn decode_prefixed(prefix: u8, key: &[u8]) -> Option<u64> {
         return None;
     }
     Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+/// The sled key of an index entry.
+pub fn index(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(INDEX_PREFIX);
+    k.extend_from_slice(key);
+    k
 }
 
 fn prefixed(prefix: u8, n: u64) -> [u8; 9] {

@@ -218,6 +218,16 @@ impl<H: TreeHasher> LogStore<H> {
 
     /// Appends leaves as one atomic, durable batch and publishes a checkpoint covering them.
     pub fn append<L: AsRef<[u8]>>(&self, leaves: &[L]) -> Result<Appended, StoreError> {
+        self.append_with_index(leaves, Vec::new())
+    }
+
+    /// Appends leaves and writes index entries (key, value) in the same atomic, durable batch.
+    /// Index keys live in their own namespace; the layer above owns their meaning.
+    pub fn append_with_index<L: AsRef<[u8]>>(
+        &self,
+        leaves: &[L],
+        index: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Appended, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let mut w = writer.lock().map_err(|_| StoreError::Poisoned)?;
         if w.poisoned {
@@ -225,6 +235,7 @@ impl<H: TreeHasher> LogStore<H> {
         }
         let first_index = w.frontier.size();
         if leaves.is_empty() {
+            debug_assert!(index.is_empty(), "index entries need leaves to go with");
             return Ok(Appended {
                 first_index,
                 checkpoint: self.latest(),
@@ -278,6 +289,9 @@ impl<H: TreeHasher> LogStore<H> {
             batch.insert(&keys::tile(*id), tile.encode());
         }
         batch.insert(&keys::checkpoint(checkpoint.size), note.as_bytes());
+        for (key, value) in index {
+            batch.insert(keys::index(&key), value);
+        }
         let written = self
             .db
             .apply_batch(batch)
@@ -423,6 +437,22 @@ impl<H: TreeHasher> LogStore<H> {
     /// The stored tile bytes, for the audit.
     pub(crate) fn raw_tile(&self, id: TileId) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.db.get(keys::tile(id))?)
+    }
+
+    /// An index entry written with [`LogStore::append_with_index`].
+    pub fn index_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(keys::index(key))?)
+    }
+
+    /// Every index entry whose key starts with `prefix`, in key order, with the prefix kept.
+    pub fn index_scan(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, sled::IVec), StoreError>> {
+        self.db.scan_prefix(keys::index(prefix)).map(|entry| {
+            let (key, value) = entry?;
+            Ok((key[1..].to_vec(), value))
+        })
     }
 
     /// The raw sled database, for tools that inspect or damage stores on purpose.

@@ -1,0 +1,249 @@
+//! The ledger: admission, sequencing and the key registry over a [`LogStore`].
+//!
+//! [`Ledger::append`] admits an envelope (shape, signer, strict signature, payload rules),
+//! queues it for the sequencer, and answers once its batch is durable, with the entry's index,
+//! the batch's checkpoint and an inclusion proof against it. Transport-agnostic: the gRPC
+//! service in [`crate::api`] is a thin layer over this.
+
+mod admission;
+mod error;
+mod index_keys;
+mod sequencer;
+
+pub use admission::{AdmissionLimits, Admitted, Payload};
+pub use error::{AppendError, Refusal};
+pub use sequencer::{BatchPolicy, Sequenced};
+
+use crate::envelope::{self, KEY_PAYLOAD_TYPE};
+use crate::merkle::Hash;
+use crate::note::NoteSigner;
+use crate::proto::{KeyAction, KeyRecord, KeyRegistration, Role, SignedEvent, key_action};
+use crate::registry::Registry;
+use crate::store::{LogStore, StoreError};
+use prost::Message;
+use sequencer::Pending;
+use std::path::Path;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+/// How the ledger admits and batches appends.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    pub batch: BatchPolicy,
+    /// Appends that may wait for the sequencer; beyond it appends are refused at once.
+    pub queue_capacity: usize,
+    pub limits: AdmissionLimits,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            batch: BatchPolicy::default(),
+            queue_capacity: 8192,
+            limits: AdmissionLimits::default(),
+        }
+    }
+}
+
+/// A durable append with its proof.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub sequenced: Sequenced,
+    /// Inclusion proof of the entry in `sequenced.checkpoint`'s tree.
+    pub proof: Vec<Hash>,
+}
+
+/// The running ledger. Dropping it (or [`Ledger::shutdown`]) drains the queue and stops the
+/// sequencer.
+pub struct Ledger {
+    store: Arc<LogStore>,
+    registry: Arc<RwLock<Registry>>,
+    queue: Mutex<Option<SyncSender<Pending>>>,
+    sequencer: Mutex<Option<JoinHandle<()>>>,
+    config: LedgerConfig,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Starts the ledger over an open store, loading the key registry from its index.
+    pub fn start(store: LogStore, config: LedgerConfig) -> Result<Ledger, StoreError> {
+        let mut records = Vec::new();
+        for entry in store.index_scan(index_keys::KEY_RECORD_PREFIX) {
+            let (key, value) = entry?;
+            let record = KeyRecord::decode(value.as_ref()).map_err(|e| StoreError::Corrupt {
+                what: format!("key record {:?}: {e}", String::from_utf8_lossy(&key)),
+            })?;
+            records.push(record);
+        }
+        let registry = Registry::from_records(records).map_err(|e| StoreError::Corrupt {
+            what: format!("key registry: {e}"),
+        })?;
+        if registry.is_empty() && store.size() > 0 {
+            return Err(StoreError::Corrupt {
+                what: "the log has entries but no key registry".into(),
+            });
+        }
+        let store = Arc::new(store);
+        let registry = Arc::new(RwLock::new(registry));
+        let (tx, rx) = sync_channel(config.queue_capacity);
+        let handle = {
+            let (store, registry, policy) = (store.clone(), registry.clone(), config.batch.clone());
+            std::thread::Builder::new()
+                .name("provledger-sequencer".into())
+                .spawn(move || sequencer::run(rx, store, registry, policy))
+                .map_err(StoreError::Io)?
+        };
+        Ok(Ledger {
+            store,
+            registry,
+            queue: Mutex::new(Some(tx)),
+            sequencer: Mutex::new(Some(handle)),
+            config,
+        })
+    }
+
+    /// Creates a new log in `dir` whose first entry registers `admin` as the first admin key.
+    pub fn init(
+        dir: &Path,
+        origin: &str,
+        log_signer: NoteSigner,
+        admin: &NoteSigner,
+    ) -> Result<(), AppendError> {
+        let store = LogStore::create(dir, origin, log_signer)?;
+        let ledger = Ledger::start(store, LedgerConfig::default())?;
+        let genesis = key_action_envelope(
+            admin,
+            key_action::Action::Register(KeyRegistration {
+                vkey: admin.verifier().to_vkey(),
+                role: Role::Admin as i32,
+                description: "first admin key, created by provledger init".into(),
+                ..Default::default()
+            }),
+        );
+        ledger.append_blocking(Some(genesis))?;
+        ledger.shutdown();
+        Ok(())
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// A snapshot of the key registry.
+    pub fn registry(&self) -> Registry {
+        match self.registry.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Admits, sequences and durably appends one envelope; answers with its receipt.
+    pub async fn append(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
+        let answer = self.enqueue(envelope)?;
+        let sequenced = answer
+            .await
+            .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
+        self.receipt(sequenced)
+    }
+
+    /// [`Ledger::append`] for callers outside an async runtime.
+    pub fn append_blocking(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
+        let answer = self.enqueue(envelope)?;
+        let sequenced = answer
+            .blocking_recv()
+            .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
+        self.receipt(sequenced)
+    }
+
+    fn enqueue(
+        &self,
+        envelope: Option<SignedEvent>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Sequenced, AppendError>>, AppendError> {
+        let admitted = {
+            let registry = match self.registry.read() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            admission::admit(envelope, &registry, &self.config.limits)?
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queue = match self.queue.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let queue = queue
+            .ok_or_else(|| AppendError::new(Refusal::Unavailable, "the log is shutting down"))?;
+        match queue.try_send(Pending { admitted, reply }) {
+            Ok(()) => Ok(answer),
+            Err(TrySendError::Full(_)) => Err(AppendError::new(
+                Refusal::ResourceExhausted,
+                format!(
+                    "the append queue is full ({} waiting); retry later",
+                    self.config.queue_capacity
+                ),
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(AppendError::new(
+                Refusal::Unavailable,
+                "the log is shutting down",
+            )),
+        }
+    }
+
+    fn receipt(&self, sequenced: Sequenced) -> Result<Receipt, AppendError> {
+        let proof = self
+            .store
+            .inclusion_proof(sequenced.index, sequenced.checkpoint.checkpoint.size)?;
+        Ok(Receipt { sequenced, proof })
+    }
+
+    /// The index of the entry whose leaf hash is `hash`, if the log holds one.
+    pub fn index_of_leaf(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        match self.store.index_get(&index_keys::leaf(hash))? {
+            None => Ok(None),
+            Some(bytes) => {
+                index_keys::decode_u64(&bytes)
+                    .map(Some)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: "leaf hash index entry".into(),
+                    })
+            }
+        }
+    }
+
+    /// Stops taking appends, commits everything already queued, and stops the sequencer.
+    pub fn shutdown(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        let handle = self.sequencer.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("sequencer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Signs a key action into an envelope.
+pub fn key_action_envelope(signer: &NoteSigner, action: key_action::Action) -> SignedEvent {
+    let payload = KeyAction {
+        action: Some(action),
+    }
+    .encode_to_vec();
+    envelope::sign(signer, KEY_PAYLOAD_TYPE, payload)
+}

@@ -1,0 +1,226 @@
+//! The sequencer: the log's single writer.
+//!
+//! Admitted appends wait in a bounded queue (a full queue is refused at once, never grown). One
+//! thread takes everything queued — up to `max_batch`, lingering up to `linger` for more — and
+//! commits it as one atomic, fsynced store batch: the leaves, the duplicate index and any key
+//! registry changes together. Only then does it answer each request, all with the batch's
+//! checkpoint. Within a batch it re-checks what may have changed since admission: duplicates
+//! (of the log or of the batch) and the signer's registration (a revocation earlier in the same
+//! batch takes effect for the entries after it).
+
+use super::admission::{Admitted, Payload};
+use super::error::{AppendError, Refusal};
+use super::index_keys;
+use crate::merkle::{Blake3, Hash, TreeHasher};
+use crate::proto::LogLeaf;
+use crate::registry::Registry;
+use crate::store::{LogStore, SignedCheckpoint};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::oneshot;
+
+/// How the sequencer groups appends.
+#[derive(Debug, Clone)]
+pub struct BatchPolicy {
+    /// Most entries in one durable batch.
+    pub max_batch: usize,
+    /// How long to wait for more entries once one is queued (0 = commit what is queued now).
+    pub linger: Duration,
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        BatchPolicy {
+            max_batch: 1024,
+            linger: Duration::ZERO,
+        }
+    }
+}
+
+/// A sequenced entry, durable before this exists.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    /// True when identical signed bytes were already in the log (`index` is the original).
+    pub duplicate: bool,
+    /// A checkpoint whose tree includes the entry.
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+/// One queued append and where its answer goes.
+pub(crate) struct Pending {
+    pub admitted: Admitted,
+    pub reply: oneshot::Sender<Result<Sequenced, AppendError>>,
+}
+
+enum Outcome {
+    New(usize),
+    DuplicateInBatch(usize),
+    DuplicateInLog(u64),
+    Refused(AppendError),
+}
+
+pub(crate) fn run(
+    queue: Receiver<Pending>,
+    store: Arc<LogStore>,
+    registry: Arc<RwLock<Registry>>,
+    policy: BatchPolicy,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + policy.linger;
+        while batch.len() < policy.max_batch {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match queue.recv_timeout(deadline - now) {
+                        Ok(p) => batch.push(p),
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            }
+        }
+        commit(batch, &store, &registry);
+    }
+    tracing::debug!("sequencer: queue closed, stopping");
+}
+
+fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
+    let first_index = store.size();
+    let logged_at = prost_types::Timestamp::from(SystemTime::now());
+    let shared = match registry.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    let mut working = shared;
+    let mut registry_changed = false;
+    let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
+    let mut index: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch.len());
+    let mut in_batch: HashMap<[u8; 32], usize> = HashMap::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+
+    for Pending { admitted, reply } in batch {
+        replies.push(reply);
+        if let Some(&pos) = in_batch.get(&admitted.id) {
+            outcomes.push(Outcome::DuplicateInBatch(pos));
+            continue;
+        }
+        match store.index_get(&index_keys::dedup(&admitted.id)) {
+            Ok(Some(bytes)) => match index_keys::decode_u64(&bytes) {
+                Some(original) => {
+                    outcomes.push(Outcome::DuplicateInLog(original));
+                    continue;
+                }
+                None => {
+                    outcomes.push(Outcome::Refused(AppendError::new(
+                        Refusal::Internal,
+                        "storage: corrupt duplicate index entry",
+                    )));
+                    continue;
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                outcomes.push(Outcome::Refused(e.into()));
+                continue;
+            }
+        }
+        let at = first_index + leaves.len() as u64;
+        let signer_ok = if working.is_empty() {
+            Ok(())
+        } else {
+            working.active(&admitted.envelope.key_id).map(|_| ())
+        };
+        if let Err(e) = signer_ok {
+            outcomes.push(Outcome::Refused(e.into()));
+            continue;
+        }
+        if let Payload::Key(action) = &admitted.payload {
+            match working.check(&admitted.envelope.key_id, action) {
+                Ok(change) => {
+                    if let Some(entry) = working.apply(change, at) {
+                        index.push((
+                            index_keys::key_record(&entry.verifier.id().name),
+                            entry.record.encode_to_vec(),
+                        ));
+                    }
+                    registry_changed = true;
+                }
+                Err(e) => {
+                    outcomes.push(Outcome::Refused(e.into()));
+                    continue;
+                }
+            }
+        }
+        let leaf = LogLeaf {
+            envelope: Some(admitted.envelope),
+            logged_at: Some(logged_at),
+        };
+        in_batch.insert(admitted.id, leaves.len());
+        let leaf = leaf.encode_to_vec();
+        index.push((index_keys::dedup(&admitted.id), at.to_be_bytes().to_vec()));
+        index.push((
+            index_keys::leaf(&Blake3::hash_leaf(&leaf)),
+            at.to_be_bytes().to_vec(),
+        ));
+        outcomes.push(Outcome::New(leaves.len()));
+        leaves.push(leaf);
+    }
+
+    let written = if leaves.is_empty() {
+        Ok(())
+    } else {
+        store
+            .append_with_index(&leaves, index)
+            .map(|_| ())
+            .map_err(AppendError::from)
+    };
+    if let Err(e) = &written {
+        tracing::error!(error = %e, entries = leaves.len(), "sequencer: batch not written");
+    } else if registry_changed {
+        match registry.write() {
+            Ok(mut guard) => *guard = working,
+            Err(poisoned) => *poisoned.into_inner() = working,
+        }
+    }
+    let checkpoint = store.latest();
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        let answer = match (outcome, &written) {
+            (Outcome::Refused(e), _) => Err(e),
+            (Outcome::New(_) | Outcome::DuplicateInBatch(_), Err(e)) => Err(e.clone()),
+            (Outcome::New(pos), Ok(())) => Ok(Sequenced {
+                index: first_index + pos as u64,
+                leaf_hash: Blake3::hash_leaf(&leaves[pos]),
+                duplicate: false,
+                checkpoint: checkpoint.clone(),
+            }),
+            (Outcome::DuplicateInBatch(pos), Ok(())) => Ok(Sequenced {
+                index: first_index + pos as u64,
+                leaf_hash: Blake3::hash_leaf(&leaves[pos]),
+                duplicate: true,
+                checkpoint: checkpoint.clone(),
+            }),
+            (Outcome::DuplicateInLog(original), _) => store
+                .leaf_hash(original)
+                .map_err(AppendError::from)
+                .map(|leaf_hash| Sequenced {
+                    index: original,
+                    leaf_hash,
+                    duplicate: true,
+                    checkpoint: checkpoint.clone(),
+                }),
+        };
+        // The caller may have gone away; the entry stays written either way.
+        let _ = reply.send(answer);
+    }
+}
