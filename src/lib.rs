@@ -1,7 +1,10 @@
 //! provledger: an append-only provenance ledger.
 pub mod api;
 pub mod checkpoint;
+pub mod client;
+pub mod datadir;
 pub mod envelope;
+pub mod keyfile;
 pub mod ledger;
 pub mod merkle;
 pub mod note;

@@ -1,0 +1,110 @@
+//! Client side: connecting to a provledger server and checking what it answers.
+//!
+//! [`verify_receipt`] checks an `AppendResponse` the way an auditor would: the checkpoint note is
+//! signed by the log key, its size and root agree with the response, and the inclusion proof
+//! leads from the entry's leaf hash to that root.
+
+use crate::checkpoint::{Checkpoint, open_checkpoint};
+use crate::merkle::{Blake3, Hash, verify_consistency, verify_inclusion};
+use crate::note::NoteVerifier;
+use crate::proto::log_service_client::LogServiceClient;
+use crate::proto::{self, AppendResponse};
+use tonic::transport::Channel;
+
+/// Why a server's answer was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connecting to {url}: {source}")]
+    Connect {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("server answered: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("the server's answer does not verify: {0}")]
+    Invalid(String),
+}
+
+/// Connects to a server, e.g. `http://127.0.0.1:50051`.
+pub async fn connect(url: &str) -> Result<LogServiceClient<Channel>, ClientError> {
+    LogServiceClient::connect(url.to_string())
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: url.to_string(),
+            source,
+        })
+}
+
+fn hash(bytes: &[u8], what: &str) -> Result<Hash, ClientError> {
+    bytes
+        .try_into()
+        .map_err(|_| ClientError::Invalid(format!("{what} is not 32 bytes")))
+}
+
+fn hashes(list: &[Vec<u8>], what: &str) -> Result<Vec<Hash>, ClientError> {
+    list.iter().map(|h| hash(h, what)).collect()
+}
+
+/// Checks a checkpoint message: the note verifies with the log key and agrees with its fields.
+pub fn verify_checkpoint(
+    checkpoint: &proto::Checkpoint,
+    log_key: &NoteVerifier,
+) -> Result<Checkpoint, ClientError> {
+    let opened = open_checkpoint(&checkpoint.note, log_key)
+        .map_err(|e| ClientError::Invalid(format!("checkpoint note: {e}")))?;
+    if opened.size != checkpoint.size || opened.root.as_slice() != checkpoint.root_hash {
+        return Err(ClientError::Invalid(
+            "checkpoint fields disagree with its signed note".into(),
+        ));
+    }
+    Ok(opened)
+}
+
+/// Checks an append's receipt against the log key; returns the verified checkpoint.
+pub fn verify_receipt(
+    response: &AppendResponse,
+    log_key: &NoteVerifier,
+) -> Result<Checkpoint, ClientError> {
+    let cp = response
+        .checkpoint
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid("no checkpoint".into()))?;
+    let checkpoint = verify_checkpoint(cp, log_key)?;
+    let proof = response
+        .proof
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid("no inclusion proof".into()))?;
+    if proof.leaf_index != response.index || proof.tree_size != checkpoint.size {
+        return Err(ClientError::Invalid(
+            "proof is not for this entry and checkpoint".into(),
+        ));
+    }
+    verify_inclusion::<Blake3>(
+        response.index,
+        checkpoint.size,
+        &hash(&response.leaf_hash, "leaf_hash")?,
+        &hashes(&proof.hashes, "proof hash")?,
+        &checkpoint.root,
+    )
+    .map_err(|e| ClientError::Invalid(format!("inclusion proof: {e}")))?;
+    Ok(checkpoint)
+}
+
+/// Fetches and verifies a consistency proof between two verified checkpoints.
+pub async fn check_consistency(
+    client: &mut LogServiceClient<Channel>,
+    old: &Checkpoint,
+    new: &Checkpoint,
+) -> Result<usize, ClientError> {
+    let proof = client
+        .get_consistency_proof(proto::GetConsistencyProofRequest {
+            first_size: old.size,
+            second_size: new.size,
+        })
+        .await?
+        .into_inner();
+    let path = hashes(&proof.hashes, "proof hash")?;
+    verify_consistency::<Blake3>(old.size, new.size, &old.root, &new.root, &path)
+        .map_err(|e| ClientError::Invalid(format!("consistency proof: {e}")))?;
+    Ok(path.len())
+}
