@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(loose_mode(&path).unwrap(), None);
         let back = read(&path).unwrap();
         assert_eq!(back.verifier().to_vkey(), signer.verifier().to_vkey());
-        assert!(matches!(write(&path, &signer), Err(KeyFileError::Io { .. })));
+        assert!(matches!(
+            write(&path, &signer),
+            Err(KeyFileError::Io { .. })
+        ));
         std::fs::write(dir.path().join("bad.key"), "nope").unwrap();
         assert!(matches!(
             read(&dir.path().join("bad.key")),
