@@ -57,7 +57,7 @@ impl KeyEntry {
 #[derive(Debug, Clone)]
 pub enum KeyChange {
     Register {
-        verifier: NoteVerifier,
+        verifier: Box<NoteVerifier>,
         registration: KeyRegistration,
     },
     Revoke {
@@ -104,19 +104,16 @@ impl Registry {
             verifier,
             registration,
         } = &change
+            && self.is_empty()
         {
-            if self.is_empty() {
-                // Genesis: the first admin registers itself.
-                let name = &verifier.id().name;
-                if registration.role() != Role::Admin || name != signer {
-                    return Err(RegistryError::Invalid {
-                        field: "register",
-                        reason: "the first entry must register an admin key, signed by itself"
-                            .into(),
-                    });
-                }
-                return Ok(change);
+            // Genesis: the first admin registers itself.
+            if registration.role() != Role::Admin || verifier.id().name != signer {
+                return Err(RegistryError::Invalid {
+                    field: "register",
+                    reason: "the first entry must register an admin key, signed by itself".into(),
+                });
             }
+            return Ok(change);
         }
         let entry = self.active(signer)?;
         if entry.role() != Role::Admin {
@@ -160,7 +157,10 @@ impl Registry {
                 Some(
                     self.keys
                         .entry(name)
-                        .insert_entry(KeyEntry { verifier, record })
+                        .insert_entry(KeyEntry {
+                            verifier: *verifier,
+                            record,
+                        })
                         .into_mut(),
                 )
             }
@@ -232,7 +232,7 @@ fn parse_action(action: &KeyAction) -> Result<KeyChange, RegistryError> {
                 });
             }
             Ok(KeyChange::Register {
-                verifier,
+                verifier: Box::new(verifier),
                 registration: registration.clone(),
             })
         }

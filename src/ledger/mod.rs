@@ -155,7 +155,8 @@ impl Ledger {
         self.receipt(sequenced)
     }
 
-    /// [`Ledger::append`] for callers outside an async runtime.
+    /// [`Ledger::append`] for callers outside an async runtime (it blocks the thread; calling it
+    /// from inside a runtime panics).
     pub fn append_blocking(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
         let answer = self.enqueue(envelope)?;
         let sequenced = answer
@@ -225,10 +226,10 @@ impl Ledger {
             queue.take();
         }
         let handle = self.sequencer.lock().ok().and_then(|mut h| h.take());
-        if let Some(handle) = handle {
-            if handle.join().is_err() {
-                tracing::error!("sequencer thread panicked");
-            }
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("sequencer thread panicked");
         }
     }
 }

@@ -1,0 +1,152 @@
+//! Shared test harness: a real server on 127.0.0.1 (port chosen at run time) over a temporary
+//! data directory, and helpers to make signed events.
+#![allow(dead_code)]
+
+use prost::Message;
+use provledger::api::{ServerConfig, serve};
+use provledger::datadir::{DataDir, Initialised};
+use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
+use provledger::keyfile;
+use provledger::ledger::{Ledger, LedgerConfig, key_action_envelope};
+use provledger::note::{NoteSigner, NoteVerifier};
+use provledger::proto::log_service_client::LogServiceClient;
+use provledger::proto::{
+    Action, AppendRequest, AppendResponse, KeyRegistration, Origin, ProvenanceEvent, RecordRef,
+    Role, SignedEvent, key_action,
+};
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+pub struct TestServer {
+    pub dir: DataDir,
+    pub url: String,
+    pub log_key: NoteVerifier,
+    pub admin: NoteSigner,
+    pub ledger: Arc<Ledger>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A fresh, initialised log.
+    pub async fn start(config: LedgerConfig) -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("data"));
+        let d = dir.clone();
+        let created: Initialised =
+            tokio::task::spawn_blocking(move || d.init("test.provledger/log").unwrap())
+                .await
+                .unwrap();
+        let mut server = Self::open(dir, config).await;
+        assert_eq!(server.log_key.to_vkey(), created.log_vkey);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Serves an existing data directory.
+    pub async fn open(dir: DataDir, config: LedgerConfig) -> TestServer {
+        let d = dir.clone();
+        let ledger = tokio::task::spawn_blocking(move || d.open_ledger(config).unwrap())
+            .await
+            .unwrap();
+        let ledger = Arc::new(ledger);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            listener,
+            ledger.clone(),
+            ServerConfig::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let log_key = ledger.store().verifier().clone();
+        let admin = keyfile::read(&dir.admin_key()).unwrap();
+        TestServer {
+            dir,
+            url,
+            log_key,
+            admin,
+            ledger,
+            stop: Some(stop),
+            task: Some(task),
+            _tmp: None,
+        }
+    }
+
+    pub async fn client(&self) -> LogServiceClient<Channel> {
+        LogServiceClient::connect(self.url.clone()).await.unwrap()
+    }
+
+    /// Stops the server and the ledger, keeping the data directory; returns it.
+    pub async fn stop(mut self) -> (DataDir, Option<tempfile::TempDir>) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.shutdown())
+            .await
+            .unwrap();
+        (self.dir.clone(), self._tmp.take())
+    }
+
+    /// Registers a new key with the given role, via an admin-signed entry.
+    pub async fn register(&self, name: &str, role: Role) -> NoteSigner {
+        let signer = NoteSigner::generate(name).unwrap();
+        let envelope = key_action_envelope(
+            &self.admin,
+            key_action::Action::Register(KeyRegistration {
+                vkey: signer.verifier().to_vkey(),
+                role: role as i32,
+                ..Default::default()
+            }),
+        );
+        self.client()
+            .await
+            .append(AppendRequest {
+                event: Some(envelope),
+            })
+            .await
+            .unwrap();
+        signer
+    }
+}
+
+pub fn record(object_type: &str, id: &str) -> RecordRef {
+    RecordRef {
+        system: "salesforce".into(),
+        tenant: "00D000000000001AAA".into(),
+        object_type: object_type.into(),
+        record_id: id.into(),
+    }
+}
+
+pub fn generated_event(i: u64) -> ProvenanceEvent {
+    ProvenanceEvent {
+        subject: Some(record("Lead", &format!("00Q{i:015}"))),
+        action: Action::Generated as i32,
+        origin: Origin::Synthetic as i32,
+        environment: "sandbox".into(),
+        content_hash: blake3::hash(&i.to_be_bytes()).as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn signed(signer: &NoteSigner, event: &ProvenanceEvent) -> SignedEvent {
+    sign(signer, EVENT_PAYLOAD_TYPE, event.encode_to_vec())
+}
+
+pub fn request(envelope: SignedEvent) -> AppendRequest {
+    AppendRequest {
+        event: Some(envelope),
+    }
+}
+
+pub fn leaf_hash(r: &AppendResponse) -> [u8; 32] {
+    r.leaf_hash.as_slice().try_into().unwrap()
+}
