@@ -104,6 +104,44 @@ async fn demo(dir: &DataDir, created: &Initialised) -> Result<()> {
         );
         last = Some(r);
     }
+    let capture = NoteSigner::generate("webform.example/capture")?;
+    let registration = key_action_envelope(
+        &admin,
+        key_action::Action::Register(KeyRegistration {
+            vkey: capture.verifier().to_vkey(),
+            role: Role::SyncJob as i32,
+            allowed_origins: vec![Origin::Real as i32],
+            allowed_environments: vec!["production".into()],
+            description: "web-to-lead form capture".into(),
+        }),
+    );
+    client
+        .append(AppendRequest {
+            event: Some(registration),
+        })
+        .await?;
+    let real = ProvenanceEvent {
+        subject: Some(lead("00Q5g00000WebForm")),
+        action: Action::Captured as i32,
+        origin: Origin::Real as i32,
+        environment: "production".into(),
+        content_hash: blake3::keyed_hash(&[7; 32], b"web form row")
+            .as_bytes()
+            .to_vec(),
+        ..Default::default()
+    };
+    let envelope = sign(&capture, EVENT_PAYLOAD_TYPE, real.encode_to_vec());
+    let r = client
+        .append(AppendRequest {
+            event: Some(envelope),
+        })
+        .await?
+        .into_inner();
+    verify_receipt(&r, &log_key)?;
+    println!(
+        "4. Web-form capture key (registered by the admin) appended a real Lead at index {}: inclusion proof verified",
+        r.index
+    );
     let last = last.context("no events appended")?;
 
     let checkpoint = client

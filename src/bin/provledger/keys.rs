@@ -171,7 +171,7 @@ async fn submit(
             event: Some(envelope),
         })
         .await
-        .map_err(|s| anyhow!("{}: {}", s.code(), s.message()))?
+        .map_err(|s| anyhow!("{:?}: {}", s.code(), s.message()))?
         .into_inner();
     if let Some(vkey) = log_key {
         let log_key = NoteVerifier::from_vkey(&vkey).context("--log-key")?;

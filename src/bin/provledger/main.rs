@@ -7,6 +7,7 @@ mod serve;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,10 +55,21 @@ enum Command {
     Demo,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log_format);
-    match cli.command {
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the reason and its causes.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Init { data, origin } => serve::init(&data, &origin),
         Command::Serve(args) => serve::serve(args),
         Command::Keygen { name, out } => keys::keygen(&name, &out),
