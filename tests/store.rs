@@ -301,3 +301,15 @@ fn a_flipped_checkpoint_byte_is_caught() {
         Err(StoreError::Corrupt { .. })
     ));
 }
+
+#[test]
+fn a_store_in_use_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let _open = create(dir.path());
+    match LogStore::<Blake3>::open(dir.path(), None) {
+        Err(e @ StoreError::Locked { .. }) => {
+            assert!(e.to_string().contains("in use by another process"))
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}

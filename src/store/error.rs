@@ -12,6 +12,8 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("no log store in {dir} (run `provledger init` first)")]
     NotInitialised { dir: PathBuf },
+    #[error("{dir} is in use by another process (is a server already running on it?)")]
+    Locked { dir: PathBuf },
     #[error("{dir} already holds a log store")]
     AlreadyInitialised { dir: PathBuf },
     #[error("the signing key {given} is not this log's checkpoint key {expected}")]

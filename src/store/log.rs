@@ -96,8 +96,7 @@ impl<H: TreeHasher> LogStore<H> {
         batch.insert(&keys::checkpoint(0), note.as_bytes());
         db.apply_batch(batch)?;
         Durability::new(dir)?.sync(&db)?;
-        drop(db);
-        Self::open(dir, Some(signer))
+        Self::open_db_handle(db, dir, Some(signer))
     }
 
     /// Opens an existing log. With the checkpoint signer it can append; without, it only reads.
@@ -109,6 +108,14 @@ impl<H: TreeHasher> LogStore<H> {
             });
         }
         let db = open_db(dir)?;
+        Self::open_db_handle(db, dir, signer)
+    }
+
+    fn open_db_handle(
+        db: sled::Db,
+        dir: &Path,
+        signer: Option<NoteSigner>,
+    ) -> Result<Self, StoreError> {
         let meta = |key: &[u8]| -> Result<String, StoreError> {
             let value = db.get(key)?.ok_or_else(|| StoreError::NotInitialised {
                 dir: dir.to_path_buf(),
@@ -504,11 +511,29 @@ impl<H: TreeHasher> HashReader for LogStore<H> {
 /// sled's page cache, in bytes. Bounds the store's memory whatever the log's size.
 pub const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
-fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
-    sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY)
-        .open()
+/// How long opening waits for another handle in this process to release the database lock
+/// (sled releases it from a background thread shortly after the last handle drops).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+        {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// The newest stored checkpoint, verified.

@@ -116,6 +116,51 @@ fn main() -> Result<()> {
     }
     drop(naive);
 
+    // The ledger adds two index entries per event (envelope id and leaf hash, both random
+    // 32-byte keys) in the same batch: what do they cost against the bare log?
+    println!("\n## Per-event index entries (the ledger's duplicate and leaf-hash indexes)\n");
+    let indexed_dir = dir.path().join("indexed");
+    let indexed = LogStore::<Blake3>::create(
+        &indexed_dir,
+        "bench.provledger/log",
+        NoteSigner::generate("bench.provledger/log")?,
+    )?;
+    // Same leaves, same batches as the bare log's first size step.
+    let sample = ours.first().map(|s| s.0).unwrap_or(args.batch);
+    let mut spent = Duration::ZERO;
+    let mut next = 0u64;
+    while next < sample {
+        let end = (next + args.batch).min(sample);
+        let leaves: Vec<Vec<u8>> = (next..end).map(|i| make_leaf(i, args.leaf_bytes)).collect();
+        let t = Instant::now();
+        let mut index = Vec::with_capacity(2 * leaves.len());
+        for (i, leaf) in (next..end).zip(&leaves) {
+            let id = blake3::hash(leaf);
+            let mut k = vec![b'd'];
+            k.extend_from_slice(id.as_bytes());
+            index.push((k, i.to_be_bytes().to_vec()));
+            let mut k = vec![b'h'];
+            k.extend_from_slice(&Blake3::hash_leaf(leaf));
+            index.push((k, i.to_be_bytes().to_vec()));
+        }
+        indexed.append_with_index(&leaves, index)?;
+        spent += t.elapsed();
+        next = end;
+    }
+    let with_index = sample as f64 / spent.as_secs_f64();
+    let bare = ours
+        .first()
+        .map(|&(size, spent, _, _)| size as f64 / spent.as_secs_f64())
+        .unwrap_or(0.0);
+    println!("| first {sample} leaves | leaves/s | ratio to the bare log's first step |");
+    println!("|---|---:|---:|");
+    println!("| bare log | {bare:.0} | 1.00 |");
+    println!(
+        "| log + 2 index entries per leaf | {with_index:.0} | {:.2} |",
+        with_index / bare
+    );
+    drop(indexed);
+
     println!("\n## Proofs at {} leaves\n", store.size());
     // The reference copy is built only now, so the RSS figures above are the store's alone.
     let leaf_hashes: Vec<Hash> = (0..args.leaves)
