@@ -1,0 +1,242 @@
+//! `bench`: provledger end to end, against the limit and baselines measured in the same run.
+//!
+//! It starts the server as a separate process on a fresh data directory, pre-signs the events
+//! (signing is the clients' cost, outside the timed part), and prints markdown tables:
+//! ingest (unary with many callers, streams, latency at full and half load, server CPU, peak
+//! RSS, disk bytes per event) against `verify_strict` of the same events on the same cores;
+//! proofs over gRPC, restart time and memory at growing log sizes; and rs_merkle's in-memory
+//! tree. Run: `cargo run --release -p provledger-bench -- [--quick]`.
+
+mod events;
+mod ingest;
+mod proofs;
+mod server;
+mod stats;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use provledger::merkle::{Blake3, Hash, RsMerkleBlake3, TreeHasher};
+use server::ServerProcess;
+use stats::latency_ms;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Benchmark provledger: ingest, proofs and restart against the limit and baselines"
+)]
+struct Args {
+    #[command(subcommand)]
+    child: Option<Child>,
+    /// Events per ingest measurement.
+    #[arg(long, default_value_t = 60_000)]
+    events: u64,
+    /// Concurrent unary callers.
+    #[arg(long, default_value_t = 64)]
+    callers: usize,
+    /// Concurrent AppendStream calls.
+    #[arg(long, default_value_t = 4)]
+    streams: usize,
+    /// Generator keys signing the workload.
+    #[arg(long, default_value_t = 8)]
+    keys: usize,
+    /// Log sizes for the proof, restart and growth figures.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    sizes: Vec<u64>,
+    /// Seconds per proof measurement.
+    #[arg(long, default_value_t = 5.0)]
+    proof_seconds: f64,
+    /// Concurrent proof clients.
+    #[arg(long, default_value_t = 16)]
+    proof_clients: usize,
+    /// A run that finishes in well under a minute, to check the tool works.
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Child {
+    /// (internal) Serve a data directory; the benchmark runs the server this way.
+    #[command(hide = true)]
+    ServeChild {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if let Some(Child::ServeChild { data }) = &args.child {
+        return server::serve_child(data);
+    }
+    if args.quick {
+        args.events = 3_000;
+        args.callers = 16;
+        args.sizes = vec![20_000, 60_000];
+        args.proof_seconds = 1.0;
+        args.proof_clients = 8;
+    }
+    tokio::runtime::Runtime::new()?.block_on(run(args))
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or("?".into(), |kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0));
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores ({cpu}), {mem}")
+}
+
+async fn run(args: Args) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("# provledger benchmark\n");
+    println!("machine: {}", machine());
+    println!(
+        "command: `cargo run --release -p provledger-bench --{}`\n",
+        if args.quick { " --quick" } else { "" }
+    );
+
+    // Signing is the clients' cost: done before any timing.
+    let paced_events = args.events / 2;
+    let total = 2 * args.events + paced_events;
+    let work = events::presign(total, args.keys, 0)?;
+    let limit = events::verify_limit(&work, cores);
+
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("ingest");
+    let (srv, _) = ServerProcess::start(&data).await?;
+    ingest::register(&srv.url, &data, &work.keys).await?;
+    let (unary_events, rest) = work.events.split_at(args.events as usize);
+    let (stream_events, paced) = rest.split_at(args.events as usize);
+
+    let cpu0 = srv.cpu_seconds()?;
+    let unary = ingest::unary_closed(&srv.url, unary_events, args.callers).await?;
+    let cpu1 = srv.cpu_seconds()?;
+    let stream = ingest::streamed(&srv.url, stream_events, args.streams).await?;
+    let cpu2 = srv.cpu_seconds()?;
+    let half = unary.rate() / 2.0;
+    let paced = ingest::unary_paced(&srv.url, paced, args.callers, half).await?;
+    let cpu3 = srv.cpu_seconds()?;
+    let (_, ingest_peak) = srv.rss_mib()?;
+    let size = 1 + args.keys as u64 + 2 * args.events + paced_events;
+    let disk = proofs::disk_bytes(&data)? as f64 / size as f64;
+    srv.stop()?;
+
+    println!("## Ingest (durable acknowledgements over gRPC on 127.0.0.1)\n");
+    println!(
+        "Limit: `verify_strict` of the same {} pre-signed events on {cores} threads, no I/O: **{limit:.0} events/s**.\n",
+        work.events.len()
+    );
+    println!(
+        "| mode | events | events/s | ÷ limit | p50 ms | p99 ms | p99.9 ms | server CPU cores |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, run, cpu) in [
+        (
+            format!("Append, {} callers, full load", args.callers),
+            &unary,
+            cpu1 - cpu0,
+        ),
+        (
+            format!("AppendStream, {} streams", args.streams),
+            &stream,
+            cpu2 - cpu1,
+        ),
+        (
+            format!("Append at half the unary rate ({half:.0}/s)"),
+            &paced,
+            cpu3 - cpu2,
+        ),
+    ] {
+        let (p50, p99, p999) = latency_ms(run.latencies.clone());
+        println!(
+            "| {name} | {} | {:.0} | {:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {:.2} |",
+            run.events,
+            run.rate(),
+            run.rate() / limit,
+            cpu / run.seconds
+        );
+    }
+    println!(
+        "\nServer peak RSS during ingest: {ingest_peak:.0} MiB. Disk: {disk:.0} bytes per event (data directory ÷ entries).\n"
+    );
+
+    println!("## Proofs, restart and growth\n");
+    println!(
+        "The log is grown through the library (real `LogLeaf` entries); queries go through gRPC, {} closed-loop clients, {:.0} s each.\n",
+        args.proof_clients, args.proof_seconds
+    );
+    println!(
+        "| log size | load s | restart to serving s | inclusion proofs/s | p50 ms | p99 ms | consistency proofs/s | p50 ms | p99 ms | server RSS MiB (peak) | disk bytes/entry |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let big = tmp.path().join("big");
+    let templates = &work.events[..work.events.len().min(1000)];
+    let span = Duration::from_secs_f64(args.proof_seconds);
+    for &size in &args.sizes {
+        let load = tokio::task::block_in_place(|| proofs::load(&big, size, templates))?;
+        let (srv, restart) = ServerProcess::start(&big).await?;
+        let inc = proofs::query(
+            &srv.url,
+            size,
+            proofs::ProofKind::Inclusion,
+            args.proof_clients,
+            span,
+        )
+        .await?;
+        let con = proofs::query(
+            &srv.url,
+            size,
+            proofs::ProofKind::Consistency,
+            args.proof_clients,
+            span,
+        )
+        .await?;
+        let (rss, peak) = srv.rss_mib()?;
+        srv.stop()?;
+        let (i50, i99, _) = latency_ms(inc.latencies.clone());
+        let (c50, c99, _) = latency_ms(con.latencies.clone());
+        let disk = proofs::disk_bytes(&big)? as f64 / size as f64;
+        println!(
+            "| {size} | {load:.1} | {:.2} | {:.0} | {i50:.2} | {i99:.2} | {:.0} | {c50:.2} | {c99:.2} | {rss:.0} ({peak:.0}) | {disk:.0} |",
+            restart.as_secs_f64(),
+            inc.rate(),
+            con.rate()
+        );
+    }
+
+    println!("\n## rs_merkle's in-memory tree: append + commit of 1,000 leaves\n");
+    println!("| tree size | rs_merkle ms per commit |");
+    println!("|---:|---:|");
+    for &size in &args.sizes {
+        let leaves: Vec<Hash> = (0..size)
+            .map(|i| Blake3::hash_leaf(&i.to_be_bytes()))
+            .collect();
+        let mut tree = rs_merkle::MerkleTree::<RsMerkleBlake3>::from_leaves(&leaves);
+        drop(leaves);
+        let mut extra: Vec<Hash> = (0..1000u64)
+            .map(|i| Blake3::hash_leaf(&(u64::MAX - i).to_be_bytes()))
+            .collect();
+        let t = Instant::now();
+        tree.append(&mut extra);
+        tree.commit();
+        println!("| {size} | {:.1} |", t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("\nbench: done");
+    Ok(())
+}

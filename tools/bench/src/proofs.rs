@@ -1,0 +1,130 @@
+//! Big logs and proof queries: the loader builds a log directly through the library (the
+//! queries then go through gRPC), and closed-loop clients ask for random proofs.
+
+use crate::ingest::{Run, client};
+use anyhow::Result;
+use prost::Message;
+use provledger::datadir::DataDir;
+use provledger::keyfile;
+use provledger::proto::{
+    GetConsistencyProofRequest, GetInclusionProofRequest, LogLeaf, SignedEvent,
+};
+use provledger::store::LogStore;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Grows the log in `data` (initialising it if needed) to `size` entries whose leaves are real
+/// `LogLeaf`s of the template envelopes. Returns the seconds spent.
+pub fn load(data: &Path, size: u64, templates: &[SignedEvent]) -> Result<f64> {
+    let dir = DataDir::new(data);
+    if !dir.is_initialised() {
+        dir.init("bench.provledger/log")?;
+    }
+    let store = LogStore::<provledger::merkle::Blake3>::open(
+        &dir.store(),
+        Some(keyfile::read(&dir.log_key())?),
+    )?;
+    let start = Instant::now();
+    let mut next = store.size();
+    let logged_at = prost_types::Timestamp::from(std::time::SystemTime::now());
+    while next < size {
+        let end = (next + 10_000).min(size);
+        let leaves: Vec<Vec<u8>> = (next..end)
+            .map(|i| {
+                LogLeaf {
+                    envelope: Some(templates[(i as usize) % templates.len()].clone()),
+                    logged_at: Some(logged_at),
+                }
+                .encode_to_vec()
+            })
+            .collect();
+        store.append(&leaves)?;
+        next = end;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Bytes under `path`.
+pub fn disk_bytes(path: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// A small deterministic generator (SplitMix64).
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum ProofKind {
+    Inclusion,
+    Consistency,
+}
+
+/// `clients` closed-loop callers asking random proofs against a log of `size` for `duration`.
+pub async fn query(
+    url: &str,
+    size: u64,
+    kind: ProofKind,
+    clients: usize,
+    duration: Duration,
+) -> Result<Run> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let mut cl = client(url).await?;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = SplitMix(c as u64 + 1);
+            let mut lat = Vec::new();
+            while start.elapsed() < duration {
+                let x = rng.next() % size;
+                let t = Instant::now();
+                match kind {
+                    ProofKind::Inclusion => {
+                        cl.get_inclusion_proof(GetInclusionProofRequest {
+                            leaf_index: x,
+                            tree_size: size,
+                            leaf_hash: vec![],
+                        })
+                        .await?;
+                    }
+                    ProofKind::Consistency => {
+                        cl.get_consistency_proof(GetConsistencyProofRequest {
+                            first_size: x.max(1),
+                            second_size: size,
+                        })
+                        .await?;
+                    }
+                }
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    Ok(Run {
+        events: latencies.len() as u64,
+        seconds: start.elapsed().as_secs_f64(),
+        latencies,
+    })
+}
