@@ -76,7 +76,7 @@ fn main() -> Result<()> {
         args.proof_seconds = 1.0;
         args.proof_clients = 8;
     }
-    tokio::runtime::Runtime::new()?.block_on(run(args))
+    run(args)
 }
 
 fn machine() -> String {
@@ -102,7 +102,8 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem}")
 }
 
-async fn run(args: Args) -> Result<()> {
+fn run(args: Args) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# provledger benchmark\n");
     println!("machine: {}", machine());
@@ -119,18 +120,18 @@ async fn run(args: Args) -> Result<()> {
 
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("ingest");
-    let (srv, _) = ServerProcess::start(&data).await?;
-    ingest::register(&srv.url, &data, &work.keys).await?;
+    let (srv, _) = rt.block_on(ServerProcess::start(&data))?;
+    rt.block_on(ingest::register(&srv.url, &data, &work.keys))?;
     let (unary_events, rest) = work.events.split_at(args.events as usize);
     let (stream_events, paced) = rest.split_at(args.events as usize);
 
     let cpu0 = srv.cpu_seconds()?;
-    let unary = ingest::unary_closed(&srv.url, unary_events, args.callers).await?;
+    let unary = rt.block_on(ingest::unary_closed(&srv.url, unary_events, args.callers))?;
     let cpu1 = srv.cpu_seconds()?;
-    let stream = ingest::streamed(&srv.url, stream_events, args.streams).await?;
+    let stream = rt.block_on(ingest::streamed(&srv.url, stream_events, args.streams))?;
     let cpu2 = srv.cpu_seconds()?;
     let half = unary.rate() / 2.0;
-    let paced = ingest::unary_paced(&srv.url, paced, args.callers, half).await?;
+    let paced = rt.block_on(ingest::unary_paced(&srv.url, paced, args.callers, half))?;
     let cpu3 = srv.cpu_seconds()?;
     let (_, ingest_peak) = srv.rss_mib()?;
     let size = 1 + args.keys as u64 + 2 * args.events + paced_events;
@@ -176,44 +177,96 @@ async fn run(args: Args) -> Result<()> {
         "\nServer peak RSS during ingest: {ingest_peak:.0} MiB. Disk: {disk:.0} bytes per event (data directory ÷ entries).\n"
     );
 
+    println!("### The PostgreSQL baseline\n");
+    let mut pg = match provledger_bench_pg::PgCluster::start() {
+        Ok(pg) => Some(pg),
+        Err(e) => {
+            println!("skipped: {e}\n");
+            None
+        }
+    };
+    if let Some(pg) = pg.as_mut() {
+        let pg_events: Vec<provledger_bench_pg::PgEvent> = unary_events
+            .iter()
+            .map(provledger_bench_pg::PgEvent::try_from)
+            .collect::<Result<_>>()?;
+        let keys = work
+            .keys
+            .iter()
+            .map(|k| (k.id().name.clone(), *k.verifier().verifying_key()))
+            .collect();
+        let r = pg.ingest(
+            &pg_events,
+            &keys,
+            &provledger_bench_pg::PgConfig {
+                batch: 1024,
+                threads: cores,
+            },
+        )?;
+        println!(
+            "An append-only table with a hash chain and a unique index on the event hash, the same events verified with `verify_strict` on {cores} threads, {} per transaction of 1,024 (fsync and synchronous_commit on): **{:.0} events/s** ({:.2} × the limit).\n",
+            r.method,
+            r.events_per_sec,
+            r.events_per_sec / limit
+        );
+        println!("| provledger mode | ÷ PostgreSQL |");
+        println!("|---|---:|");
+        println!(
+            "| Append, {} callers | {:.2} |",
+            args.callers,
+            unary.rate() / r.events_per_sec
+        );
+        println!(
+            "| AppendStream, {} streams | {:.2} |\n",
+            args.streams,
+            stream.rate() / r.events_per_sec
+        );
+    }
+
     println!("## Proofs, restart and growth\n");
     println!(
         "The log is grown through the library (real `LogLeaf` entries); queries go through gRPC, {} closed-loop clients, {:.0} s each.\n",
         args.proof_clients, args.proof_seconds
     );
     println!(
-        "| log size | load s | restart to serving s | inclusion proofs/s | p50 ms | p99 ms | consistency proofs/s | p50 ms | p99 ms | server RSS MiB (peak) | disk bytes/entry |"
+        "| log size | load s | restart to serving s | inclusion proofs/s | p50 ms | p99 ms | consistency proofs/s | p50 ms | p99 ms | server RSS MiB (peak) | disk bytes/entry | PostgreSQL chain proof of row 1, s | ÷ inclusion p50 |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let big = tmp.path().join("big");
     let templates = &work.events[..work.events.len().min(1000)];
     let span = Duration::from_secs_f64(args.proof_seconds);
     for &size in &args.sizes {
-        let load = tokio::task::block_in_place(|| proofs::load(&big, size, templates))?;
-        let (srv, restart) = ServerProcess::start(&big).await?;
-        let inc = proofs::query(
+        let load = proofs::load(&big, size, templates)?;
+        let (srv, restart) = rt.block_on(ServerProcess::start(&big))?;
+        let inc = rt.block_on(proofs::query(
             &srv.url,
             size,
             proofs::ProofKind::Inclusion,
             args.proof_clients,
             span,
-        )
-        .await?;
-        let con = proofs::query(
+        ))?;
+        let con = rt.block_on(proofs::query(
             &srv.url,
             size,
             proofs::ProofKind::Consistency,
             args.proof_clients,
             span,
-        )
-        .await?;
+        ))?;
         let (rss, peak) = srv.rss_mib()?;
         srv.stop()?;
         let (i50, i99, _) = latency_ms(inc.latencies.clone());
         let (c50, c99, _) = latency_ms(con.latencies.clone());
         let disk = proofs::disk_bytes(&big)? as f64 / size as f64;
+        let chain = match pg.as_mut() {
+            Some(pg) => {
+                pg.fill_to(size)?;
+                let proof = pg.prove_first_row()?;
+                format!("{:.3} | {:.0}", proof.seconds, proof.seconds / (i50 / 1e3))
+            }
+            None => "skipped | –".to_string(),
+        };
         println!(
-            "| {size} | {load:.1} | {:.2} | {:.0} | {i50:.2} | {i99:.2} | {:.0} | {c50:.2} | {c99:.2} | {rss:.0} ({peak:.0}) | {disk:.0} |",
+            "| {size} | {load:.1} | {:.2} | {:.0} | {i50:.2} | {i99:.2} | {:.0} | {c50:.2} | {c99:.2} | {rss:.0} ({peak:.0}) | {disk:.0} | {chain} |",
             restart.as_secs_f64(),
             inc.rate(),
             con.rate()
@@ -237,6 +290,7 @@ async fn run(args: Args) -> Result<()> {
         tree.commit();
         println!("| {size} | {:.1} |", t.elapsed().as_secs_f64() * 1e3);
     }
+    drop(pg);
     println!("\nbench: done");
     Ok(())
 }
