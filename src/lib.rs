@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod client;
 pub mod datadir;
 pub mod envelope;
+pub mod hashindex;
 pub mod keyfile;
 pub mod ledger;
 pub mod merkle;
