@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <data>/log/        the sled store
+//! <data>/index/      hash indexes derived from the log (rebuilt from it when missing)
 //! <data>/log.key     the checkpoint signing key (the only secret the server needs)
 //! <data>/log.vkey    its public half, for auditors
 //! <data>/admin.key   the first admin key, written by `init` for convenience: move it off the
@@ -55,6 +56,9 @@ impl DataDir {
     pub fn store(&self) -> PathBuf {
         self.root.join("log")
     }
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
+    }
     pub fn log_key(&self) -> PathBuf {
         self.root.join("log.key")
     }
@@ -88,7 +92,7 @@ impl DataDir {
         keyfile::write(&self.admin_key(), &admin)?;
         let log_vkey = log_signer.verifier().to_vkey();
         std::fs::write(self.log_vkey(), format!("{log_vkey}\n")).map_err(io(&self.log_vkey()))?;
-        Ledger::init(&self.store(), origin, log_signer, &admin)?;
+        Ledger::init(&self.store(), &self.index(), origin, log_signer, &admin)?;
         Ok(Initialised {
             log_vkey,
             admin_vkey: admin.verifier().to_vkey(),
@@ -99,6 +103,6 @@ impl DataDir {
     pub fn open_ledger(&self, config: LedgerConfig) -> Result<Ledger, DataDirError> {
         let signer = keyfile::read(&self.log_key())?;
         let store = LogStore::open(&self.store(), Some(signer))?;
-        Ok(Ledger::start(store, config)?)
+        Ok(Ledger::start(store, &self.index(), config)?)
     }
 }

@@ -8,6 +8,7 @@
 mod admission;
 mod error;
 mod index_keys;
+mod lookup;
 mod sequencer;
 
 pub use admission::{AdmissionLimits, Admitted, Payload};
@@ -20,6 +21,7 @@ use crate::note::NoteSigner;
 use crate::proto::{KeyAction, KeyRecord, KeyRegistration, Role, SignedEvent, key_action};
 use crate::registry::Registry;
 use crate::store::{LogStore, StoreError};
+use lookup::Lookups;
 use prost::Message;
 use sequencer::Pending;
 use std::path::Path;
@@ -59,6 +61,7 @@ pub struct Receipt {
 pub struct Ledger {
     store: Arc<LogStore>,
     registry: Arc<RwLock<Registry>>,
+    lookups: Arc<Lookups>,
     queue: Mutex<Option<SyncSender<Pending>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     config: LedgerConfig,
@@ -73,8 +76,13 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Starts the ledger over an open store, loading the key registry from its index.
-    pub fn start(store: LogStore, config: LedgerConfig) -> Result<Ledger, StoreError> {
+    /// Starts the ledger over an open store, loading the key registry from its index and
+    /// bringing the hash indexes in `index_dir` up to date.
+    pub fn start(
+        store: LogStore,
+        index_dir: &Path,
+        config: LedgerConfig,
+    ) -> Result<Ledger, StoreError> {
         let mut records = Vec::new();
         for entry in store.index_scan(index_keys::KEY_RECORD_PREFIX) {
             let (key, value) = entry?;
@@ -91,19 +99,26 @@ impl Ledger {
                 what: "the log has entries but no key registry".into(),
             });
         }
+        let lookups = Arc::new(Lookups::open(index_dir, &store)?);
         let store = Arc::new(store);
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = sync_channel(config.queue_capacity);
         let handle = {
-            let (store, registry, policy) = (store.clone(), registry.clone(), config.batch.clone());
+            let (store, registry, lookups, policy) = (
+                store.clone(),
+                registry.clone(),
+                lookups.clone(),
+                config.batch.clone(),
+            );
             std::thread::Builder::new()
                 .name("provledger-sequencer".into())
-                .spawn(move || sequencer::run(rx, store, registry, policy))
+                .spawn(move || sequencer::run(rx, store, registry, lookups, policy))
                 .map_err(StoreError::Io)?
         };
         Ok(Ledger {
             store,
             registry,
+            lookups,
             queue: Mutex::new(Some(tx)),
             sequencer: Mutex::new(Some(handle)),
             config,
@@ -113,12 +128,13 @@ impl Ledger {
     /// Creates a new log in `dir` whose first entry registers `admin` as the first admin key.
     pub fn init(
         dir: &Path,
+        index_dir: &Path,
         origin: &str,
         log_signer: NoteSigner,
         admin: &NoteSigner,
     ) -> Result<(), AppendError> {
         let store = LogStore::create(dir, origin, log_signer)?;
-        let ledger = Ledger::start(store, LedgerConfig::default())?;
+        let ledger = Ledger::start(store, index_dir, LedgerConfig::default())?;
         let genesis = key_action_envelope(
             admin,
             key_action::Action::Register(KeyRegistration {
@@ -208,16 +224,7 @@ impl Ledger {
 
     /// The index of the entry whose leaf hash is `hash`, if the log holds one.
     pub fn index_of_leaf(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
-        match self.store.index_get(&index_keys::leaf(hash))? {
-            None => Ok(None),
-            Some(bytes) => {
-                index_keys::decode_u64(&bytes)
-                    .map(Some)
-                    .ok_or_else(|| StoreError::Corrupt {
-                        what: "leaf hash index entry".into(),
-                    })
-            }
-        }
+        self.lookups.find_leaf(&self.store, hash)
     }
 
     /// Stops taking appends, commits everything already queued, and stops the sequencer.

@@ -11,6 +11,7 @@
 use super::admission::{Admitted, Payload};
 use super::error::{AppendError, Refusal};
 use super::index_keys;
+use super::lookup::Lookups;
 use crate::merkle::{Blake3, Hash, TreeHasher};
 use crate::proto::LogLeaf;
 use crate::registry::Registry;
@@ -68,8 +69,10 @@ pub(crate) fn run(
     queue: Receiver<Pending>,
     store: Arc<LogStore>,
     registry: Arc<RwLock<Registry>>,
+    lookups: Arc<Lookups>,
     policy: BatchPolicy,
 ) {
+    let mut state = State { failed: None };
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + policy.linger;
@@ -89,12 +92,40 @@ pub(crate) fn run(
                 }
             }
         }
-        commit(batch, &store, &registry);
+        commit(batch, &store, &registry, &lookups, &mut state);
+    }
+    // Leave the indexes durable up to the log's size, so a restart has nothing to catch up.
+    if state.failed.is_none()
+        && let Err(e) = lookups.close(store.size())
+    {
+        tracing::error!(error = %e, "sequencer: final index sync failed; the next start re-indexes");
     }
     tracing::debug!("sequencer: queue closed, stopping");
 }
 
-fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
+/// What the sequencer carries from batch to batch.
+struct State {
+    /// Set when the hash indexes could not be updated: appends stop until a restart (which
+    /// re-indexes from the last recorded watermark).
+    failed: Option<String>,
+}
+
+fn commit(
+    batch: Vec<Pending>,
+    store: &LogStore,
+    registry: &RwLock<Registry>,
+    lookups: &Lookups,
+    state: &mut State,
+) {
+    if let Some(reason) = &state.failed {
+        for p in batch {
+            let _ = p.reply.send(Err(AppendError::new(
+                Refusal::Unavailable,
+                format!("the log stopped taking appends after an index failure ({reason}); restart the server"),
+            )));
+        }
+        return;
+    }
     let first_index = store.size();
     let logged_at = prost_types::Timestamp::from(SystemTime::now());
     let shared = match registry.read() {
@@ -106,6 +137,7 @@ fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
     let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
     let mut index: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch.len());
     let mut in_batch: HashMap<[u8; 32], usize> = HashMap::with_capacity(batch.len());
+    let mut hashes: Vec<([u8; 32], Hash)> = Vec::with_capacity(batch.len());
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
 
@@ -115,20 +147,11 @@ fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
             outcomes.push(Outcome::DuplicateInBatch(pos));
             continue;
         }
-        match store.index_get(&index_keys::dedup(&admitted.id)) {
-            Ok(Some(bytes)) => match index_keys::decode_u64(&bytes) {
-                Some(original) => {
-                    outcomes.push(Outcome::DuplicateInLog(original));
-                    continue;
-                }
-                None => {
-                    outcomes.push(Outcome::Refused(AppendError::new(
-                        Refusal::Internal,
-                        "storage: corrupt duplicate index entry",
-                    )));
-                    continue;
-                }
-            },
+        match lookups.find_envelope(store, &admitted.id) {
+            Ok(Some(original)) => {
+                outcomes.push(Outcome::DuplicateInLog(original));
+                continue;
+            }
             Ok(None) => {}
             Err(e) => {
                 outcomes.push(Outcome::Refused(e.into()));
@@ -168,11 +191,7 @@ fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
         };
         in_batch.insert(admitted.id, leaves.len());
         let leaf = leaf.encode_to_vec();
-        index.push((index_keys::dedup(&admitted.id), at.to_be_bytes().to_vec()));
-        index.push((
-            index_keys::leaf(&Blake3::hash_leaf(&leaf)),
-            at.to_be_bytes().to_vec(),
-        ));
+        hashes.push((admitted.id, Blake3::hash_leaf(&leaf)));
         outcomes.push(Outcome::New(leaves.len()));
         leaves.push(leaf);
     }
@@ -187,7 +206,16 @@ fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
     };
     if let Err(e) = &written {
         tracing::error!(error = %e, entries = leaves.len(), "sequencer: batch not written");
-    } else if registry_changed {
+    } else {
+        match lookups.insert_batch(first_index, &hashes) {
+            Ok(()) => lookups.after_commit(store.size()),
+            Err(e) => {
+                tracing::error!(error = %e, "sequencer: hash index update failed; refusing further appends");
+                state.failed = Some(e.to_string());
+            }
+        }
+    }
+    if written.is_ok() && registry_changed {
         match registry.write() {
             Ok(mut guard) => *guard = working,
             Err(poisoned) => *poisoned.into_inner() = working,
@@ -200,13 +228,13 @@ fn commit(batch: Vec<Pending>, store: &LogStore, registry: &RwLock<Registry>) {
             (Outcome::New(_) | Outcome::DuplicateInBatch(_), Err(e)) => Err(e.clone()),
             (Outcome::New(pos), Ok(())) => Ok(Sequenced {
                 index: first_index + pos as u64,
-                leaf_hash: Blake3::hash_leaf(&leaves[pos]),
+                leaf_hash: hashes[pos].1,
                 duplicate: false,
                 checkpoint: checkpoint.clone(),
             }),
             (Outcome::DuplicateInBatch(pos), Ok(())) => Ok(Sequenced {
                 index: first_index + pos as u64,
-                leaf_hash: Blake3::hash_leaf(&leaves[pos]),
+                leaf_hash: hashes[pos].1,
                 duplicate: true,
                 checkpoint: checkpoint.clone(),
             }),
