@@ -8,8 +8,13 @@
 //! idempotent); a missing watermark means 0, and an index that cannot be opened is rebuilt from
 //! the log. A crash therefore never loses a duplicate or a lookup, and never invents one.
 //!
-//! Index syncs (an fsync per shard file) run on a background thread, never on the sequencer's
-//! path: the sequencer asks for one when due.
+//! The sequencer never touches the index files: [`Lookups::insert_batch`] puts a committed
+//! batch's keys in an in-memory pending map, and a writer thread moves them into the files, syncs
+//! them about once a second and then advances the watermark. (A slot write to a page that an
+//! `fdatasync` is writing back waits for it, which on the sequencer's path cost more than the
+//! rest of a commit.) Lookups consult the pending map first, then the files; an entry leaves the
+//! map only after its file insert, so it is always in one or the other. The map is bounded:
+//! past [`MAX_PENDING`] entries, `insert_batch` waits for the writer (backpressure, not growth).
 
 use crate::envelope::envelope_id;
 use crate::hashindex::{HashIndex, HashIndexError};
@@ -17,21 +22,24 @@ use crate::merkle::{Blake3, Hash, TreeHasher};
 use crate::proto::LogLeaf;
 use crate::store::{LogStore, StoreError};
 use prost::Message;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Entries re-read per step when catching up.
 const CATCH_UP_CHUNK: u64 = 1000;
 /// Time between index syncs while appends flow; it bounds what a restart re-indexes.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Committed entries the writer may be behind before `insert_batch` waits for it.
+pub const MAX_PENDING: usize = 200_000;
 
-/// The two hash indexes and the bookkeeping of their durable watermark.
+/// The two hash indexes, the entries not yet in them, and the writer that moves them there.
 pub struct Lookups {
     indexes: Arc<Indexes>,
-    last_request: Mutex<Instant>,
-    syncer: Mutex<Option<SyncerHandle>>,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 struct Indexes {
@@ -40,18 +48,50 @@ struct Indexes {
     by_leaf: HashIndex,
 }
 
+/// Committed entries not yet in the index files, in log order.
+#[derive(Default)]
+struct Pending {
+    /// (index, envelope id, leaf hash), waiting for the writer.
+    queue: Vec<(u64, [u8; 32], Hash)>,
+    by_envelope: HashMap<[u8; 32], u64>,
+    by_leaf: HashMap<Hash, u64>,
+    /// Every entry below this is in the index files (synced or not).
+    written: u64,
+    closing: bool,
+    /// Why the writer stopped, if it failed.
+    failed: Option<String>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Signalled when work arrives or the writer makes room.
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl Indexes {
     /// Indexes entry `index` whose leaf bytes are `leaf`.
     fn insert_leaf(&self, index: u64, leaf: &[u8]) -> Result<(), StoreError> {
-        self.by_leaf
-            .insert(&Blake3::hash_leaf(leaf), index)
-            .map_err(index_error)?;
         let decoded = LogLeaf::decode(leaf)
             .map_err(|e| StoreError::corrupt(format!("leaf {index} is not a LogLeaf: {e}")))?;
-        if let Some(envelope) = decoded.envelope {
-            self.by_envelope
-                .insert(&envelope_id(&envelope), index)
-                .map_err(index_error)?;
+        let id = decoded.envelope.as_ref().map(envelope_id);
+        self.insert(index, id.as_ref(), &Blake3::hash_leaf(leaf))
+    }
+
+    fn insert(
+        &self,
+        index: u64,
+        id: Option<&[u8; 32]>,
+        leaf_hash: &Hash,
+    ) -> Result<(), StoreError> {
+        self.by_leaf.insert(leaf_hash, index).map_err(index_error)?;
+        if let Some(id) = id {
+            self.by_envelope.insert(id, index).map_err(index_error)?;
         }
         Ok(())
     }
@@ -62,12 +102,6 @@ impl Indexes {
         self.by_leaf.sync().map_err(index_error)?;
         write_watermark(&self.dir, size).map_err(StoreError::Io)
     }
-}
-
-/// The background syncer: takes a size to make durable, reports the last one it did.
-struct SyncerHandle {
-    request: std::sync::mpsc::SyncSender<u64>,
-    thread: std::thread::JoinHandle<()>,
 }
 
 fn index_error(e: HashIndexError) -> StoreError {
@@ -119,24 +153,24 @@ impl Lookups {
         }
         indexes.sync(size)?;
         let indexes = Arc::new(indexes);
-        let (request, requests) = std::sync::mpsc::sync_channel::<u64>(1);
-        let thread = {
-            let indexes = indexes.clone();
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending {
+                written: size,
+                ..Pending::default()
+            }),
+            changed: Condvar::new(),
+        });
+        let writer = {
+            let (indexes, shared) = (indexes.clone(), shared.clone());
             std::thread::Builder::new()
-                .name("provledger-index-sync".into())
-                .spawn(move || {
-                    for size in requests {
-                        if let Err(e) = indexes.sync(size) {
-                            tracing::error!(error = %e, "hash index sync failed");
-                        }
-                    }
-                })
+                .name("provledger-index-writer".into())
+                .spawn(move || write_loop(&indexes, &shared, size))
                 .map_err(StoreError::Io)?
         };
         Ok(Lookups {
             indexes,
-            last_request: Mutex::new(Instant::now()),
-            syncer: Mutex::new(Some(SyncerHandle { request, thread })),
+            shared,
+            writer: Mutex::new(Some(writer)),
         })
     }
 
@@ -147,51 +181,59 @@ impl Lookups {
         ))
     }
 
-    /// Indexes a batch just committed at `first`, with its already-known envelope ids and
-    /// leaf hashes.
+    /// Records a batch just committed at `first` (its envelope ids and leaf hashes, in order)
+    /// for the writer. Waits while the writer is [`MAX_PENDING`] entries behind; fails once the
+    /// writer has failed (the ledger then stops taking appends).
     pub fn insert_batch(&self, first: u64, entries: &[([u8; 32], Hash)]) -> Result<(), StoreError> {
+        let mut p = self.shared.lock();
+        while p.queue.len() >= MAX_PENDING && p.failed.is_none() {
+            p = self
+                .shared
+                .changed
+                .wait(p)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some(reason) = &p.failed {
+            return Err(StoreError::corrupt(format!("hash index writer: {reason}")));
+        }
         for (i, (id, leaf_hash)) in entries.iter().enumerate() {
             let index = first + i as u64;
-            self.indexes
-                .by_envelope
-                .insert(id, index)
-                .map_err(index_error)?;
-            self.indexes
-                .by_leaf
-                .insert(leaf_hash, index)
-                .map_err(index_error)?;
+            p.by_envelope.insert(*id, index);
+            p.by_leaf.insert(*leaf_hash, index);
+            p.queue.push((index, *id, *leaf_hash));
         }
+        drop(p);
+        self.shared.changed.notify_all();
         Ok(())
     }
 
-    /// Asks the background syncer to make everything below `size` durable, when one is due.
-    /// Never blocks.
-    pub fn after_commit(&self, size: u64) {
-        let Ok(guard) = self.syncer.lock() else {
-            return;
-        };
-        let Some(syncer) = guard.as_ref() else { return };
-        if let Ok(mut last) = self.last_request.lock()
-            && last.elapsed() >= SYNC_INTERVAL
-            && syncer.request.try_send(size).is_ok()
-        {
-            *last = Instant::now();
-        }
+    /// Entries committed but not yet in the index files.
+    pub fn lag(&self) -> usize {
+        self.shared.lock().queue.len()
     }
 
-    /// Stops the syncer and makes the indexes durable; every entry below `size` is then
-    /// durably indexed, and the next start has nothing to catch up.
+    /// Stops the writer once it has written everything pending, and makes the indexes durable
+    /// up to `size`: the next start has nothing to catch up.
     pub fn close(&self, size: u64) -> Result<(), StoreError> {
-        let handle = self.syncer.lock().ok().and_then(|mut s| s.take());
-        if let Some(SyncerHandle {
-            request, thread, ..
-        }) = handle
+        self.shared.lock().closing = true;
+        self.shared.changed.notify_all();
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(thread) = handle
+            && thread.join().is_err()
         {
-            drop(request);
-            if thread.join().is_err() {
-                tracing::error!("hash index syncer panicked");
-            }
+            tracing::error!("hash index writer panicked");
         }
+        let p = self.shared.lock();
+        if let Some(reason) = &p.failed {
+            return Err(StoreError::corrupt(format!("hash index writer: {reason}")));
+        }
+        if p.written < size {
+            return Err(StoreError::corrupt(format!(
+                "hash index writer stopped at {} of {size} entries",
+                p.written
+            )));
+        }
+        drop(p);
         self.indexes.sync(size)
     }
 
@@ -201,6 +243,9 @@ impl Lookups {
         store: &LogStore,
         id: &[u8; 32],
     ) -> Result<Option<u64>, StoreError> {
+        if let Some(index) = self.shared.lock().by_envelope.get(id) {
+            return Ok(Some(*index));
+        }
         let size = store.size();
         for candidate in self.indexes.by_envelope.get(id).map_err(index_error)? {
             if candidate >= size {
@@ -220,6 +265,9 @@ impl Lookups {
 
     /// The index of the entry with this leaf hash, confirmed against the tree.
     pub fn find_leaf(&self, store: &LogStore, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        if let Some(index) = self.shared.lock().by_leaf.get(hash) {
+            return Ok(Some(*index));
+        }
         let size = store.size();
         for candidate in self.indexes.by_leaf.get(hash).map_err(index_error)? {
             if candidate < size && store.leaf_hash(candidate)? == *hash {
@@ -227,6 +275,68 @@ impl Lookups {
             }
         }
         Ok(None)
+    }
+}
+
+/// The writer: moves pending entries into the files in log order, removes them from the map
+/// once written, and syncs (then advances the watermark) every [`SYNC_INTERVAL`] and at the end.
+fn write_loop(indexes: &Indexes, shared: &Shared, start: u64) {
+    let mut synced = start;
+    let mut last_sync = Instant::now();
+    loop {
+        let (work, closing) = {
+            let mut p = shared.lock();
+            while p.queue.is_empty() && !p.closing {
+                let wait = SYNC_INTERVAL.saturating_sub(last_sync.elapsed());
+                let (guard, timeout) = shared
+                    .changed
+                    .wait_timeout(p, wait.max(Duration::from_millis(10)))
+                    .unwrap_or_else(|e| e.into_inner());
+                p = guard;
+                if timeout.timed_out() {
+                    break;
+                }
+            }
+            (std::mem::take(&mut p.queue), p.closing)
+        };
+        let mut written = None;
+        for (index, id, leaf_hash) in &work {
+            if let Err(e) = indexes.insert(*index, Some(id), leaf_hash) {
+                tracing::error!(error = %e, "hash index write failed; appends stop until a restart");
+                shared.lock().failed = Some(e.to_string());
+                shared.changed.notify_all();
+                return;
+            }
+            written = Some(index + 1);
+        }
+        if let Some(written) = written {
+            let mut p = shared.lock();
+            for (index, id, leaf_hash) in &work {
+                if p.by_envelope.get(id) == Some(index) {
+                    p.by_envelope.remove(id);
+                }
+                if p.by_leaf.get(leaf_hash) == Some(index) {
+                    p.by_leaf.remove(leaf_hash);
+                }
+            }
+            p.written = written;
+            drop(p);
+            shared.changed.notify_all();
+        }
+        let written = shared.lock().written;
+        if written > synced && (closing || last_sync.elapsed() >= SYNC_INTERVAL) {
+            if let Err(e) = indexes.sync(written) {
+                tracing::error!(error = %e, "hash index sync failed; appends stop until a restart");
+                shared.lock().failed = Some(e.to_string());
+                shared.changed.notify_all();
+                return;
+            }
+            synced = written;
+            last_sync = Instant::now();
+        }
+        if closing && shared.lock().queue.is_empty() {
+            return;
+        }
     }
 }
 

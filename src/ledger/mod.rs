@@ -222,6 +222,12 @@ impl Ledger {
         Ok(Receipt { sequenced, proof })
     }
 
+    /// Committed entries the hash-index writer has not yet moved to its files (bounded by
+    /// [`lookup::MAX_PENDING`]; lookups see them either way).
+    pub fn index_lag(&self) -> usize {
+        self.lookups.lag()
+    }
+
     /// The index of the entry whose leaf hash is `hash`, if the log holds one.
     pub fn index_of_leaf(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
         self.lookups.find_leaf(&self.store, hash)

@@ -208,7 +208,7 @@ fn commit(
         tracing::error!(error = %e, entries = leaves.len(), "sequencer: batch not written");
     } else {
         match lookups.insert_batch(first_index, &hashes) {
-            Ok(()) => lookups.after_commit(store.size()),
+            Ok(()) => {}
             Err(e) => {
                 tracing::error!(error = %e, "sequencer: hash index update failed; refusing further appends");
                 state.failed = Some(e.to_string());
