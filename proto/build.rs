@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/provledger/v1/log.proto",
         "proto/provledger/v1/event.proto",
         "proto/provledger/v1/keys.proto",
+        "proto/provledger/v1/lineage.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

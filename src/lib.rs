@@ -7,8 +7,10 @@ pub mod envelope;
 pub mod hashindex;
 pub mod keyfile;
 pub mod ledger;
+pub mod lineage;
 pub mod merkle;
 pub mod note;
+pub mod provenance;
 pub mod registry;
 pub mod store;
 

@@ -261,7 +261,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let mut no_action = generated_event(7);
     no_action.action = 0;
     let mut bad_parent = generated_event(8);
-    bad_parent.parents.push(record("Lead", ""));
+    bad_parent.action = provledger::proto::Action::Derived as i32;
+    bad_parent.origin = 0;
+    bad_parent.digital_source_type.clear();
+    bad_parent.parents.push(provledger::proto::Parent {
+        record: Some(record("Lead", "")),
+        leaf_index: None,
+    });
     let cases: Vec<(&str, AppendRequest, Code, &str)> = vec![
         (
             "no envelope",
@@ -351,7 +357,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
             "parent without id",
             resign(bad_parent),
             Code::InvalidArgument,
-            "event.payload.parents[0].record_id: required",
+            "event.payload.parents[0].record.record_id: required",
         ),
         (
             "oversized payload",

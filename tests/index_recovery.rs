@@ -126,7 +126,10 @@ async fn an_index_behind_the_log_catches_up_at_start() {
         }
         envelopes.sync().unwrap();
         by_leaf.sync().unwrap();
-        std::fs::write(dir.index().join("watermark"), 20u64.to_be_bytes()).unwrap();
+        provledger::hashindex::HashIndex::open(&dir.index().join("externals")).unwrap();
+        for sub in ["envelopes", "leaves", "externals"] {
+            std::fs::write(dir.index().join(sub).join("watermark"), 20u64.to_be_bytes()).unwrap();
+        }
     }
     let server = TestServer::open(dir, LedgerConfig::default()).await;
     assert_lookups_work(&server, &answers, &envelopes).await;

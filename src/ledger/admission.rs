@@ -1,11 +1,14 @@
 //! Admission: everything checked about an append before it reaches the sequencer — envelope
 //! shape, size, signer, strict signature, payload decoding and field rules. It runs on the
 //! caller's task, so signature checks spread across cores; the sequencer only re-checks what
-//! can change while a request waits (the signer's registration, duplicates).
+//! can change while a request waits (the signer's registration, duplicates). Provenance events
+//! must also meet [`crate::provenance::rules`]: the field rules of their action
+//! (INVALID_ARGUMENT) and the scopes of their signing key (PERMISSION_DENIED).
 
 use super::error::{AppendError, Refusal};
 use crate::envelope::{self, EVENT_PAYLOAD_TYPE, KEY_PAYLOAD_TYPE};
-use crate::proto::{Action, KeyAction, ProvenanceEvent, RecordRef, SignedEvent};
+use crate::proto::{KeyAction, ProvenanceEvent, SignedEvent};
+use crate::provenance::rules::{self, CheckedEvent, EventLimits};
 use crate::registry::{Registry, decode_action};
 use prost::Message;
 
@@ -14,12 +17,15 @@ use prost::Message;
 pub struct AdmissionLimits {
     /// Largest payload accepted, in bytes.
     pub max_payload_bytes: usize,
+    /// Bounds on a provenance event's contents.
+    pub event: EventLimits,
 }
 
 impl Default for AdmissionLimits {
     fn default() -> Self {
         AdmissionLimits {
             max_payload_bytes: 256 * 1024,
+            event: EventLimits::default(),
         }
     }
 }
@@ -27,8 +33,28 @@ impl Default for AdmissionLimits {
 /// What the payload is, once decoded.
 #[derive(Debug, Clone)]
 pub enum Payload {
-    Event(Box<ProvenanceEvent>),
+    Event(Box<AdmittedEvent>),
     Key(KeyAction),
+}
+
+/// A provenance event that met the rules, with its records normalised.
+#[derive(Debug, Clone)]
+pub struct AdmittedEvent {
+    pub event: ProvenanceEvent,
+    pub checked: CheckedEvent,
+    /// [`external_key`] of the signer and the event's `external_id`, when it has one.
+    pub external: Option<[u8; 32]>,
+}
+
+/// The key a signer's external idempotency id is indexed under: BLAKE3 in its own context over
+/// the key name and the id, each preceded by its length.
+pub fn external_key(key_id: &str, external_id: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("provledger external id v1");
+    for part in [key_id, external_id] {
+        h.update(&(part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    *h.finalize().as_bytes()
 }
 
 /// An envelope whose signature verified and whose payload decoded and passed the field rules.
@@ -88,7 +114,12 @@ pub fn admit(
         envelope::verify(&envelope, &signer.verifier).map_err(|e| {
             AppendError::new(Refusal::Unauthenticated, format!("event.signature: {e}"))
         })?;
-        decode_payload(&envelope)?
+        let payload = decode_payload(&envelope, &limits.event)?;
+        if let Payload::Event(admitted) = &payload {
+            rules::check_scope(&admitted.event, &envelope.key_id, &signer.registration())
+                .map_err(|reason| AppendError::new(Refusal::PermissionDenied, reason))?;
+        }
+        payload
     };
     if let Payload::Key(action) = &payload {
         registry.check(&envelope.key_id, action)?;
@@ -119,56 +150,20 @@ fn genesis_payload(envelope: &SignedEvent) -> Result<Payload, AppendError> {
     Ok(Payload::Key(action))
 }
 
-fn decode_payload(envelope: &SignedEvent) -> Result<Payload, AppendError> {
+fn decode_payload(envelope: &SignedEvent, limits: &EventLimits) -> Result<Payload, AppendError> {
     if envelope.payload_type == KEY_PAYLOAD_TYPE {
         return Ok(Payload::Key(decode_action(&envelope.payload)?));
     }
     let event = ProvenanceEvent::decode(envelope.payload.as_slice()).map_err(|e| {
         AppendError::invalid(format!("event.payload: not a valid ProvenanceEvent: {e}"))
     })?;
-    check_event(&event)?;
-    Ok(Payload::Event(Box::new(event)))
-}
-
-/// The field rules every provenance event must meet.
-fn check_event(event: &ProvenanceEvent) -> Result<(), AppendError> {
-    let subject = event
-        .subject
-        .as_ref()
-        .ok_or_else(|| AppendError::invalid("event.payload.subject: required"))?;
-    check_record(subject, "event.payload.subject")?;
-    if event.action() == Action::Unspecified {
-        return Err(AppendError::invalid(
-            "event.payload.action: required (GENERATED, CAPTURED, DERIVED, SYNCED, UPDATED, QUARANTINED, PURGED or ATTESTED)",
-        ));
-    }
-    if Action::try_from(event.action).is_err() {
-        return Err(AppendError::invalid(format!(
-            "event.payload.action: unknown value {}",
-            event.action
-        )));
-    }
-    if crate::proto::Origin::try_from(event.origin).is_err() {
-        return Err(AppendError::invalid(format!(
-            "event.payload.origin: unknown value {}",
-            event.origin
-        )));
-    }
-    for (i, parent) in event.parents.iter().enumerate() {
-        check_record(parent, &format!("event.payload.parents[{i}]"))?;
-    }
-    Ok(())
-}
-
-fn check_record(record: &RecordRef, path: &str) -> Result<(), AppendError> {
-    for (name, value) in [
-        ("system", &record.system),
-        ("object_type", &record.object_type),
-        ("record_id", &record.record_id),
-    ] {
-        if value.trim().is_empty() {
-            return Err(AppendError::invalid(format!("{path}.{name}: required")));
-        }
-    }
-    Ok(())
+    let checked = rules::check_fields(&event, limits)
+        .map_err(|problems| AppendError::invalid(problems.join("; ")))?;
+    let external =
+        (!event.external_id.is_empty()).then(|| external_key(&envelope.key_id, &event.external_id));
+    Ok(Payload::Event(Box::new(AdmittedEvent {
+        event,
+        checked,
+        external,
+    })))
 }

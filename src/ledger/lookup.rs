@@ -1,12 +1,14 @@
-//! The ledger's two lookups by hash — envelope id → index (duplicates) and leaf hash → index
-//! (proofs by leaf hash) — kept in on-disk hash indexes instead of one sled key per event.
+//! The ledger's three lookups by hash — envelope id → index (duplicates), leaf hash → index
+//! (proofs by leaf hash) and external idempotency key → index (a signer's `external_id`, see
+//! [`super::admission::external_key`]) — kept in on-disk hash indexes instead of one sled key
+//! per event.
 //!
 //! The hash indexes hold fingerprints, so every candidate is confirmed against the log itself
-//! before it is believed. They are derived data: beside them, a `watermark` file records `W`,
-//! written (atomically, after the shards are synced) only when every entry below `W` is durably
-//! indexed. On start, entries from `W` to the log's size are indexed again (inserts are
-//! idempotent); a missing watermark means 0, and an index that cannot be opened is rebuilt from
-//! the log. A crash therefore never loses a duplicate or a lookup, and never invents one.
+//! before it is believed. They are derived data: in each index's directory, a `watermark` file
+//! records `W`, written (atomically, after the shards are synced) only when every entry below `W`
+//! is durably indexed. On start, entries from the smallest of the three watermarks to the log's
+//! size are indexed again (inserts are idempotent); a missing watermark (a new or lost index)
+//! means 0, and an index that cannot be opened is rebuilt from the log. A crash therefore never loses a duplicate or a lookup, and never invents one.
 //!
 //! The sequencer never touches the index files: [`Lookups::insert_batch`] puts a committed
 //! batch's keys in an in-memory pending map, and a writer thread moves them into the files, syncs
@@ -16,10 +18,11 @@
 //! map only after its file insert, so it is always in one or the other. The map is bounded:
 //! past [`MAX_PENDING`] entries, `insert_batch` waits for the writer (backpressure, not growth).
 
-use crate::envelope::envelope_id;
+use super::admission::external_key;
+use crate::envelope::{EVENT_PAYLOAD_TYPE, envelope_id};
 use crate::hashindex::{HashIndex, HashIndexError};
 use crate::merkle::{Blake3, Hash, TreeHasher};
-use crate::proto::LogLeaf;
+use crate::proto::{LogLeaf, ProvenanceEvent, SignedEvent};
 use crate::store::{LogStore, StoreError};
 use prost::Message;
 use std::collections::HashMap;
@@ -35,7 +38,7 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Committed entries the writer may be behind before `insert_batch` waits for it.
 pub const MAX_PENDING: usize = 200_000;
 
-/// The two hash indexes, the entries not yet in them, and the writer that moves them there.
+/// The three hash indexes, the entries not yet in them, and the writer that moves them there.
 pub struct Lookups {
     indexes: Arc<Indexes>,
     shared: Arc<Shared>,
@@ -43,18 +46,57 @@ pub struct Lookups {
 }
 
 struct Indexes {
+    by_envelope: Index,
+    by_leaf: Index,
+    by_external: Index,
+}
+
+/// One hash index and its directory (where its watermark lives).
+struct Index {
     dir: PathBuf,
-    by_envelope: HashIndex,
-    by_leaf: HashIndex,
+    map: HashIndex,
+}
+
+/// The index keys of one log entry.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryKeys {
+    pub envelope: [u8; 32],
+    pub leaf: Hash,
+    pub external: Option<[u8; 32]>,
+}
+
+impl EntryKeys {
+    /// The keys of stored leaf bytes.
+    fn of_leaf(index: u64, leaf: &[u8]) -> Result<EntryKeys, StoreError> {
+        let envelope = LogLeaf::decode(leaf)
+            .map_err(|e| StoreError::corrupt(format!("leaf {index} is not a LogLeaf: {e}")))?
+            .envelope
+            .unwrap_or_default();
+        Ok(EntryKeys {
+            envelope: envelope_id(&envelope),
+            leaf: Blake3::hash_leaf(leaf),
+            external: external_of(&envelope),
+        })
+    }
+}
+
+/// The external idempotency key of an envelope holding an event with an `external_id`.
+fn external_of(envelope: &SignedEvent) -> Option<[u8; 32]> {
+    if envelope.payload_type != EVENT_PAYLOAD_TYPE {
+        return None;
+    }
+    let event = ProvenanceEvent::decode(envelope.payload.as_slice()).ok()?;
+    (!event.external_id.is_empty()).then(|| external_key(&envelope.key_id, &event.external_id))
 }
 
 /// Committed entries not yet in the index files, in log order.
 #[derive(Default)]
 struct Pending {
-    /// (index, envelope id, leaf hash), waiting for the writer.
-    queue: Vec<(u64, [u8; 32], Hash)>,
+    /// (index, keys), waiting for the writer.
+    queue: Vec<(u64, EntryKeys)>,
     by_envelope: HashMap<[u8; 32], u64>,
     by_leaf: HashMap<Hash, u64>,
+    by_external: HashMap<[u8; 32], u64>,
     /// Every entry below this is in the index files (synced or not).
     written: u64,
     closing: bool,
@@ -75,32 +117,37 @@ impl Shared {
 }
 
 impl Indexes {
-    /// Indexes entry `index` whose leaf bytes are `leaf`.
-    fn insert_leaf(&self, index: u64, leaf: &[u8]) -> Result<(), StoreError> {
-        let decoded = LogLeaf::decode(leaf)
-            .map_err(|e| StoreError::corrupt(format!("leaf {index} is not a LogLeaf: {e}")))?;
-        let id = decoded.envelope.as_ref().map(envelope_id);
-        self.insert(index, id.as_ref(), &Blake3::hash_leaf(leaf))
+    fn all(&self) -> [&Index; 3] {
+        [&self.by_envelope, &self.by_leaf, &self.by_external]
     }
 
-    fn insert(
-        &self,
-        index: u64,
-        id: Option<&[u8; 32]>,
-        leaf_hash: &Hash,
-    ) -> Result<(), StoreError> {
-        self.by_leaf.insert(leaf_hash, index).map_err(index_error)?;
-        if let Some(id) = id {
-            self.by_envelope.insert(id, index).map_err(index_error)?;
+    fn insert(&self, index: u64, keys: &EntryKeys) -> Result<(), StoreError> {
+        self.by_leaf
+            .map
+            .insert(&keys.leaf, index)
+            .map_err(index_error)?;
+        self.by_envelope
+            .map
+            .insert(&keys.envelope, index)
+            .map_err(index_error)?;
+        if let Some(external) = &keys.external {
+            self.by_external
+                .map
+                .insert(external, index)
+                .map_err(index_error)?;
         }
         Ok(())
     }
 
-    /// Makes both indexes durable, then records that everything below `size` is indexed.
+    /// Makes every index durable, then records that everything below `size` is indexed.
     fn sync(&self, size: u64) -> Result<(), StoreError> {
-        self.by_envelope.sync().map_err(index_error)?;
-        self.by_leaf.sync().map_err(index_error)?;
-        write_watermark(&self.dir, size).map_err(StoreError::Io)
+        for index in self.all() {
+            index.map.sync().map_err(index_error)?;
+        }
+        for index in self.all() {
+            write_watermark(&index.dir, size).map_err(StoreError::Io)?;
+        }
+        Ok(())
     }
 }
 
@@ -113,38 +160,32 @@ fn index_error(e: HashIndexError) -> StoreError {
 impl Lookups {
     /// Opens (or rebuilds) the indexes under `dir` and brings them up to the store's size.
     pub fn open(dir: &Path, store: &LogStore) -> Result<Lookups, StoreError> {
-        let (by_envelope, by_leaf, from) = match Self::open_both(dir) {
-            Ok((e, l)) => {
-                // An index that is empty while the watermark says otherwise was lost (its
-                // directory removed or recreated): the watermark is not its own.
-                let lost = e.is_empty() || l.is_empty();
-                let from = if lost {
-                    0
-                } else {
-                    read_watermark(dir).min(store.size())
-                };
-                (e, l, from)
+        let (indexes, from) = match Self::open_all(dir) {
+            Ok(indexes) => {
+                let from = indexes
+                    .all()
+                    .iter()
+                    .map(|i| read_watermark(&i.dir))
+                    .min()
+                    .unwrap_or(0)
+                    .min(store.size());
+                (indexes, from)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "hash index unusable; rebuilding it from the log");
-                for sub in ["envelopes", "leaves"] {
+                for sub in SUBDIRS {
                     HashIndex::destroy(&dir.join(sub)).map_err(index_error)?;
                 }
-                let (e, l) = Self::open_both(dir).map_err(index_error)?;
-                (e, l, 0)
+                (Self::open_all(dir).map_err(index_error)?, 0)
             }
-        };
-        let indexes = Indexes {
-            dir: dir.to_path_buf(),
-            by_envelope,
-            by_leaf,
         };
         let size = store.size();
         let mut at = from;
         while at < size {
             let leaves = store.leaves(at, CATCH_UP_CHUNK)?;
             for (i, leaf) in leaves.iter().enumerate() {
-                indexes.insert_leaf(at + i as u64, leaf)?;
+                let index = at + i as u64;
+                indexes.insert(index, &EntryKeys::of_leaf(index, leaf)?)?;
             }
             at += leaves.len() as u64;
         }
@@ -174,17 +215,24 @@ impl Lookups {
         })
     }
 
-    fn open_both(dir: &Path) -> Result<(HashIndex, HashIndex), HashIndexError> {
-        Ok((
-            HashIndex::open(&dir.join("envelopes"))?,
-            HashIndex::open(&dir.join("leaves"))?,
-        ))
+    fn open_all(dir: &Path) -> Result<Indexes, HashIndexError> {
+        let open = |sub: &str| -> Result<Index, HashIndexError> {
+            let dir = dir.join(sub);
+            Ok(Index {
+                map: HashIndex::open(&dir)?,
+                dir,
+            })
+        };
+        Ok(Indexes {
+            by_envelope: open(SUBDIRS[0])?,
+            by_leaf: open(SUBDIRS[1])?,
+            by_external: open(SUBDIRS[2])?,
+        })
     }
 
-    /// Records a batch just committed at `first` (its envelope ids and leaf hashes, in order)
-    /// for the writer. Waits while the writer is [`MAX_PENDING`] entries behind; fails once the
+    /// Records a batch just committed at `first` (each entry's keys, in order) for the writer. Waits while the writer is [`MAX_PENDING`] entries behind; fails once the
     /// writer has failed (the ledger then stops taking appends).
-    pub fn insert_batch(&self, first: u64, entries: &[([u8; 32], Hash)]) -> Result<(), StoreError> {
+    pub fn insert_batch(&self, first: u64, entries: &[EntryKeys]) -> Result<(), StoreError> {
         let mut p = self.shared.lock();
         while p.queue.len() >= MAX_PENDING && p.failed.is_none() {
             p = self
@@ -196,11 +244,14 @@ impl Lookups {
         if let Some(reason) = &p.failed {
             return Err(StoreError::corrupt(format!("hash index writer: {reason}")));
         }
-        for (i, (id, leaf_hash)) in entries.iter().enumerate() {
+        for (i, keys) in entries.iter().enumerate() {
             let index = first + i as u64;
-            p.by_envelope.insert(*id, index);
-            p.by_leaf.insert(*leaf_hash, index);
-            p.queue.push((index, *id, *leaf_hash));
+            p.by_envelope.insert(keys.envelope, index);
+            p.by_leaf.insert(keys.leaf, index);
+            if let Some(external) = keys.external {
+                p.by_external.insert(external, index);
+            }
+            p.queue.push((index, *keys));
         }
         drop(p);
         self.shared.changed.notify_all();
@@ -247,7 +298,7 @@ impl Lookups {
             return Ok(Some(*index));
         }
         let size = store.size();
-        for candidate in self.indexes.by_envelope.get(id).map_err(index_error)? {
+        for candidate in self.indexes.by_envelope.map.get(id).map_err(index_error)? {
             if candidate >= size {
                 continue;
             }
@@ -269,8 +320,34 @@ impl Lookups {
             return Ok(Some(*index));
         }
         let size = store.size();
-        for candidate in self.indexes.by_leaf.get(hash).map_err(index_error)? {
+        for candidate in self.indexes.by_leaf.map.get(hash).map_err(index_error)? {
             if candidate < size && store.leaf_hash(candidate)? == *hash {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Lookups {
+    /// The index of the entry whose signer and `external_id` give this key, confirmed against
+    /// the log.
+    pub fn find_external(
+        &self,
+        store: &LogStore,
+        key: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError> {
+        if let Some(index) = self.shared.lock().by_external.get(key) {
+            return Ok(Some(*index));
+        }
+        let size = store.size();
+        for candidate in self.indexes.by_external.map.get(key).map_err(index_error)? {
+            if candidate >= size {
+                continue;
+            }
+            let leaf = store.leaves(candidate, 1)?;
+            let Some(leaf) = leaf.first() else { continue };
+            if EntryKeys::of_leaf(candidate, leaf)?.external.as_ref() == Some(key) {
                 return Ok(Some(candidate));
             }
         }
@@ -300,8 +377,8 @@ fn write_loop(indexes: &Indexes, shared: &Shared, start: u64) {
             (std::mem::take(&mut p.queue), p.closing)
         };
         let mut written = None;
-        for (index, id, leaf_hash) in &work {
-            if let Err(e) = indexes.insert(*index, Some(id), leaf_hash) {
+        for (index, keys) in &work {
+            if let Err(e) = indexes.insert(*index, keys) {
                 tracing::error!(error = %e, "hash index write failed; appends stop until a restart");
                 shared.lock().failed = Some(e.to_string());
                 shared.changed.notify_all();
@@ -311,12 +388,17 @@ fn write_loop(indexes: &Indexes, shared: &Shared, start: u64) {
         }
         if let Some(written) = written {
             let mut p = shared.lock();
-            for (index, id, leaf_hash) in &work {
-                if p.by_envelope.get(id) == Some(index) {
-                    p.by_envelope.remove(id);
+            for (index, keys) in &work {
+                if p.by_envelope.get(&keys.envelope) == Some(index) {
+                    p.by_envelope.remove(&keys.envelope);
                 }
-                if p.by_leaf.get(leaf_hash) == Some(index) {
-                    p.by_leaf.remove(leaf_hash);
+                if p.by_leaf.get(&keys.leaf) == Some(index) {
+                    p.by_leaf.remove(&keys.leaf);
+                }
+                if let Some(external) = &keys.external
+                    && p.by_external.get(external) == Some(index)
+                {
+                    p.by_external.remove(external);
                 }
             }
             p.written = written;
@@ -341,6 +423,8 @@ fn write_loop(indexes: &Indexes, shared: &Shared, start: u64) {
 }
 
 const WATERMARK_FILE: &str = "watermark";
+/// The index directories, in the order envelopes, leaves, externals.
+const SUBDIRS: [&str; 3] = ["envelopes", "leaves", "externals"];
 
 /// The recorded watermark, or 0 when there is none (a new or damaged index starts from 0).
 fn read_watermark(dir: &Path) -> u64 {

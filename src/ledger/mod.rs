@@ -7,15 +7,17 @@
 
 mod admission;
 mod error;
+mod existence;
 mod index_keys;
 mod lookup;
 mod sequencer;
 
-pub use admission::{AdmissionLimits, Admitted, Payload};
+pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, external_key};
 pub use error::{AppendError, Refusal};
 pub use sequencer::{BatchPolicy, Sequenced};
 
 use crate::envelope::{self, KEY_PAYLOAD_TYPE};
+use crate::lineage::{Lineage, LineageConfig};
 use crate::merkle::Hash;
 use crate::note::NoteSigner;
 use crate::proto::{KeyAction, KeyRecord, KeyRegistration, Role, SignedEvent, key_action};
@@ -36,6 +38,7 @@ pub struct LedgerConfig {
     /// Appends that may wait for the sequencer; beyond it appends are refused at once.
     pub queue_capacity: usize,
     pub limits: AdmissionLimits,
+    pub lineage: LineageConfig,
 }
 
 impl Default for LedgerConfig {
@@ -44,6 +47,7 @@ impl Default for LedgerConfig {
             batch: BatchPolicy::default(),
             queue_capacity: 8192,
             limits: AdmissionLimits::default(),
+            lineage: LineageConfig::default(),
         }
     }
 }
@@ -62,6 +66,7 @@ pub struct Ledger {
     store: Arc<LogStore>,
     registry: Arc<RwLock<Registry>>,
     lookups: Arc<Lookups>,
+    lineage: Arc<Lineage>,
     queue: Mutex<Option<SyncSender<Pending>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     config: LedgerConfig,
@@ -76,8 +81,9 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Starts the ledger over an open store, loading the key registry from its index and
-    /// bringing the hash indexes in `index_dir` up to date.
+    /// Starts the ledger over an open store, loading the key registry from its index,
+    /// bringing the hash indexes in `index_dir` up to date, and starting the lineage indexer
+    /// (on `index_dir/lineage`; it catches up in the background).
     pub fn start(
         store: LogStore,
         index_dir: &Path,
@@ -101,24 +107,35 @@ impl Ledger {
         }
         let lookups = Arc::new(Lookups::open(index_dir, &store)?);
         let store = Arc::new(store);
+        let lineage = Lineage::open(
+            &index_dir.join("lineage"),
+            store.clone(),
+            config.lineage.clone(),
+        )
+        .map_err(|e| StoreError::Corrupt {
+            what: format!("lineage database: {e}"),
+        })?;
+        let lineage = Arc::new(lineage);
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = sync_channel(config.queue_capacity);
         let handle = {
-            let (store, registry, lookups, policy) = (
+            let (store, registry, lookups, follow, policy) = (
                 store.clone(),
                 registry.clone(),
                 lookups.clone(),
+                lineage.follow(),
                 config.batch.clone(),
             );
             std::thread::Builder::new()
                 .name("provledger-sequencer".into())
-                .spawn(move || sequencer::run(rx, store, registry, lookups, policy))
+                .spawn(move || sequencer::run(rx, store, registry, lookups, follow, policy))
                 .map_err(StoreError::Io)?
         };
         Ok(Ledger {
             store,
             registry,
             lookups,
+            lineage,
             queue: Mutex::new(Some(tx)),
             sequencer: Mutex::new(Some(handle)),
             config,
@@ -162,9 +179,23 @@ impl Ledger {
         }
     }
 
+    /// The lineage indexes and queries.
+    pub fn lineage(&self) -> &Arc<Lineage> {
+        &self.lineage
+    }
+
     /// Admits, sequences and durably appends one envelope; answers with its receipt.
     pub async fn append(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
-        let answer = self.enqueue(envelope)?;
+        let admitted = self.admit(envelope)?;
+        if let Some(wait) = existence::check(&admitted.payload, &self.store, &self.lineage, false)?
+        {
+            self.lineage
+                .wait_for(wait.size)
+                .await
+                .map_err(existence::unavailable)?;
+            existence::check(&admitted.payload, &self.store, &self.lineage, true)?;
+        }
+        let answer = self.enqueue(admitted)?;
         let sequenced = answer
             .await
             .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
@@ -174,24 +205,33 @@ impl Ledger {
     /// [`Ledger::append`] for callers outside an async runtime (it blocks the thread; calling it
     /// from inside a runtime panics).
     pub fn append_blocking(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
-        let answer = self.enqueue(envelope)?;
+        let admitted = self.admit(envelope)?;
+        if let Some(wait) = existence::check(&admitted.payload, &self.store, &self.lineage, false)?
+        {
+            self.lineage
+                .wait_for_blocking(wait.size)
+                .map_err(existence::unavailable)?;
+            existence::check(&admitted.payload, &self.store, &self.lineage, true)?;
+        }
+        let answer = self.enqueue(admitted)?;
         let sequenced = answer
             .blocking_recv()
             .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
         self.receipt(sequenced)
     }
 
+    fn admit(&self, envelope: Option<SignedEvent>) -> Result<Admitted, AppendError> {
+        let registry = match self.registry.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        admission::admit(envelope, &registry, &self.config.limits)
+    }
+
     fn enqueue(
         &self,
-        envelope: Option<SignedEvent>,
+        admitted: Admitted,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<Sequenced, AppendError>>, AppendError> {
-        let admitted = {
-            let registry = match self.registry.read() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            admission::admit(envelope, &registry, &self.config.limits)?
-        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queue = match self.queue.lock() {
             Ok(guard) => guard.clone(),
@@ -244,6 +284,7 @@ impl Ledger {
         {
             tracing::error!("sequencer thread panicked");
         }
+        self.lineage.stop();
     }
 }
 

@@ -11,7 +11,8 @@
 use super::admission::{Admitted, Payload};
 use super::error::{AppendError, Refusal};
 use super::index_keys;
-use super::lookup::Lookups;
+use super::lookup::{EntryKeys, Lookups};
+use crate::lineage::Follow;
 use crate::merkle::{Blake3, Hash, TreeHasher};
 use crate::proto::LogLeaf;
 use crate::registry::Registry;
@@ -70,9 +71,13 @@ pub(crate) fn run(
     store: Arc<LogStore>,
     registry: Arc<RwLock<Registry>>,
     lookups: Arc<Lookups>,
+    follow: Arc<Follow>,
     policy: BatchPolicy,
 ) {
-    let mut state = State { failed: None };
+    let mut state = State {
+        failed: None,
+        last_logged: SystemTime::UNIX_EPOCH,
+    };
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + policy.linger;
@@ -93,6 +98,7 @@ pub(crate) fn run(
             }
         }
         commit(batch, &store, &registry, &lookups, &mut state);
+        follow.advance(store.size());
     }
     // Leave the indexes durable up to the log's size, so a restart has nothing to catch up.
     if state.failed.is_none()
@@ -108,6 +114,9 @@ struct State {
     /// Set when the hash indexes could not be updated: appends stop until a restart (which
     /// re-indexes from the last recorded watermark).
     failed: Option<String>,
+    /// The sequencing time of the last batch: times never go backwards, even if the clock
+    /// does, so the log can be searched by time.
+    last_logged: SystemTime,
 }
 
 fn commit(
@@ -127,7 +136,8 @@ fn commit(
         return;
     }
     let first_index = store.size();
-    let logged_at = prost_types::Timestamp::from(SystemTime::now());
+    state.last_logged = state.last_logged.max(SystemTime::now());
+    let logged_at = prost_types::Timestamp::from(state.last_logged);
     let shared = match registry.read() {
         Ok(guard) => guard.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),
@@ -137,7 +147,8 @@ fn commit(
     let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
     let mut index: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch.len());
     let mut in_batch: HashMap<[u8; 32], usize> = HashMap::with_capacity(batch.len());
-    let mut hashes: Vec<([u8; 32], Hash)> = Vec::with_capacity(batch.len());
+    let mut in_batch_external: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut hashes: Vec<EntryKeys> = Vec::with_capacity(batch.len());
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
 
@@ -156,6 +167,27 @@ fn commit(
             Err(e) => {
                 outcomes.push(Outcome::Refused(e.into()));
                 continue;
+            }
+        }
+        let external = match &admitted.payload {
+            Payload::Event(event) => event.external,
+            Payload::Key(_) => None,
+        };
+        if let Some(external) = &external {
+            if let Some(&pos) = in_batch_external.get(external) {
+                outcomes.push(Outcome::DuplicateInBatch(pos));
+                continue;
+            }
+            match lookups.find_external(store, external) {
+                Ok(Some(original)) => {
+                    outcomes.push(Outcome::DuplicateInLog(original));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    outcomes.push(Outcome::Refused(e.into()));
+                    continue;
+                }
             }
         }
         let at = first_index + leaves.len() as u64;
@@ -191,7 +223,14 @@ fn commit(
         };
         in_batch.insert(admitted.id, leaves.len());
         let leaf = leaf.encode_to_vec();
-        hashes.push((admitted.id, Blake3::hash_leaf(&leaf)));
+        if let Some(external) = external {
+            in_batch_external.insert(external, leaves.len());
+        }
+        hashes.push(EntryKeys {
+            envelope: admitted.id,
+            leaf: Blake3::hash_leaf(&leaf),
+            external,
+        });
         outcomes.push(Outcome::New(leaves.len()));
         leaves.push(leaf);
     }
@@ -228,13 +267,13 @@ fn commit(
             (Outcome::New(_) | Outcome::DuplicateInBatch(_), Err(e)) => Err(e.clone()),
             (Outcome::New(pos), Ok(())) => Ok(Sequenced {
                 index: first_index + pos as u64,
-                leaf_hash: hashes[pos].1,
+                leaf_hash: hashes[pos].leaf,
                 duplicate: false,
                 checkpoint: checkpoint.clone(),
             }),
             (Outcome::DuplicateInBatch(pos), Ok(())) => Ok(Sequenced {
                 index: first_index + pos as u64,
-                leaf_hash: hashes[pos].1,
+                leaf_hash: hashes[pos].leaf,
                 duplicate: true,
                 checkpoint: checkpoint.clone(),
             }),

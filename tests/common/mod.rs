@@ -11,9 +11,10 @@ use provledger::ledger::{Ledger, LedgerConfig, key_action_envelope};
 use provledger::note::{NoteSigner, NoteVerifier};
 use provledger::proto::log_service_client::LogServiceClient;
 use provledger::proto::{
-    Action, AppendRequest, AppendResponse, KeyRegistration, Origin, ProvenanceEvent, RecordRef,
-    Role, SignedEvent, key_action,
+    Action, AppendRequest, AppendResponse, Generator, KeyRegistration, Origin, ProvenanceEvent,
+    RecordRef, Role, SignedEvent, key_action,
 };
+use provledger::provenance::rules::TRAINED_ALGORITHMIC_DATA;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
@@ -120,7 +121,7 @@ impl TestServer {
 pub fn record(object_type: &str, id: &str) -> RecordRef {
     RecordRef {
         system: "salesforce".into(),
-        tenant: "00D000000000001AAA".into(),
+        tenant: "00D000000000001EAA".into(),
         object_type: object_type.into(),
         record_id: id.into(),
     }
@@ -128,11 +129,18 @@ pub fn record(object_type: &str, id: &str) -> RecordRef {
 
 pub fn generated_event(i: u64) -> ProvenanceEvent {
     ProvenanceEvent {
-        subject: Some(record("Lead", &format!("00Q{i:015}"))),
+        subject: Some(record("Lead", &format!("00Q{i:012}"))),
         action: Action::Generated as i32,
         origin: Origin::Synthetic as i32,
         environment: "sandbox".into(),
         content_hash: blake3::hash(&i.to_be_bytes()).as_bytes().to_vec(),
+        generator: Some(Generator {
+            source: "synth-gen.test".into(),
+            model: "lead-gen".into(),
+            model_version: "3.0".into(),
+            run_id: "run-1".into(),
+        }),
+        digital_source_type: TRAINED_ALGORITHMIC_DATA.into(),
         ..Default::default()
     }
 }

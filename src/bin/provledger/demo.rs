@@ -10,9 +10,10 @@ use provledger::keyfile;
 use provledger::ledger::{LedgerConfig, key_action_envelope};
 use provledger::note::{NoteSigner, NoteVerifier};
 use provledger::proto::{
-    Action, AppendRequest, GetCheckpointRequest, GetInclusionProofRequest, KeyRegistration, Origin,
-    ProvenanceEvent, RecordRef, Role, key_action,
+    Action, AppendRequest, Generator, GetCheckpointRequest, GetInclusionProofRequest,
+    KeyRegistration, Origin, ProvenanceEvent, RecordRef, Role, key_action,
 };
+use provledger::provenance::rules;
 use std::sync::Arc;
 
 pub fn run() -> Result<()> {
@@ -29,7 +30,7 @@ pub fn run() -> Result<()> {
 fn lead(id: &str) -> RecordRef {
     RecordRef {
         system: "salesforce".into(),
-        tenant: "00D5g000004ABCDEAA".into(),
+        tenant: "00D5g000004ABCDEA4".into(),
         object_type: "Lead".into(),
         record_id: id.into(),
     }
@@ -80,14 +81,20 @@ async fn demo(dir: &DataDir, created: &Initialised) -> Result<()> {
     let mut last = None;
     for i in 0..3 {
         let event = ProvenanceEvent {
-            subject: Some(lead(&format!("00Q5g00000Synth{i}"))),
+            subject: Some(lead(&format!("00Q5g00000Syn0{i}"))),
             action: Action::Generated as i32,
             origin: Origin::Synthetic as i32,
             environment: "sandbox".into(),
             content_hash: blake3::keyed_hash(&[7; 32], format!("row {i}").as_bytes())
                 .as_bytes()
                 .to_vec(),
-            attributes: [("model".to_string(), "lead-synth-v3".to_string())].into(),
+            generator: Some(Generator {
+                source: "synth-gen.acme".into(),
+                model: "lead-synth".into(),
+                model_version: "3.0.0".into(),
+                run_id: "demo-run-1".into(),
+            }),
+            digital_source_type: rules::TRAINED_ALGORITHMIC_DATA.into(),
             ..Default::default()
         };
         let envelope = sign(&generator, EVENT_PAYLOAD_TYPE, event.encode_to_vec());
@@ -121,10 +128,11 @@ async fn demo(dir: &DataDir, created: &Initialised) -> Result<()> {
         })
         .await?;
     let real = ProvenanceEvent {
-        subject: Some(lead("00Q5g00000WebForm")),
+        subject: Some(lead("00Q5g00000WebF1")),
         action: Action::Captured as i32,
         origin: Origin::Real as i32,
         environment: "production".into(),
+        digital_source_type: rules::DIGITAL_CAPTURE.into(),
         content_hash: blake3::keyed_hash(&[7; 32], b"web form row")
             .as_bytes()
             .to_vec(),

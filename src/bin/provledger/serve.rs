@@ -79,7 +79,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         queue_capacity: args.queue.max(1),
         limits: provledger::ledger::AdmissionLimits {
             max_payload_bytes: args.max_payload,
+            ..Default::default()
         },
+        ..Default::default()
     };
     let ledger = Arc::new(
         dir.open_ledger(config)

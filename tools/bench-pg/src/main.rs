@@ -9,7 +9,7 @@ use ed25519_dalek::VerifyingKey;
 use prost::Message;
 use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
 use provledger::note::NoteSigner;
-use provledger::proto::{Action, Origin, ProvenanceEvent, RecordRef};
+use provledger::proto::{Action, Parent, ProvenanceEvent, RecordRef};
 use provledger_bench_pg::{NotInstalled, PgCluster, PgConfig, PgEvent, WriteMethod, verify_limit};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -258,11 +258,16 @@ fn event_payload(i: u64) -> Vec<u8> {
     .collect();
     ProvenanceEvent {
         subject: Some(record("Opportunity", "006", i)),
-        action: Action::Generated as i32,
-        origin: Origin::Synthetic as i32,
+        action: Action::Derived as i32,
         parents: vec![
-            record("Account", "001", i / 7),
-            record("Contact", "003", i / 3),
+            Parent {
+                record: Some(record("Account", "001", i / 7)),
+                leaf_index: None,
+            },
+            Parent {
+                record: Some(record("Contact", "003", i / 3)),
+                leaf_index: None,
+            },
         ],
         environment: "staging-eu1".into(),
         content_hash,
@@ -271,6 +276,7 @@ fn event_payload(i: u64) -> Vec<u8> {
             nanos: ((i * 7919) % 1_000_000_000) as i32,
         }),
         attributes,
+        ..Default::default()
     }
     .encode_to_vec()
 }

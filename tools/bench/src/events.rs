@@ -3,7 +3,8 @@
 use prost::Message;
 use provledger::envelope::{EVENT_PAYLOAD_TYPE, pae, sign};
 use provledger::note::NoteSigner;
-use provledger::proto::{Action, Origin, ProvenanceEvent, RecordRef, SignedEvent};
+use provledger::proto::{Action, Generator, Origin, ProvenanceEvent, RecordRef, SignedEvent};
+use provledger::provenance::rules::TRAINED_ALGORITHMIC_DATA;
 use std::time::Instant;
 
 /// Generator keys and the events they signed.
@@ -17,9 +18,9 @@ pub fn event(i: u64) -> ProvenanceEvent {
     ProvenanceEvent {
         subject: Some(RecordRef {
             system: "salesforce".into(),
-            tenant: "00D5g000004ABCDEAA".into(),
+            tenant: "00D5g000004ABCDEA4".into(),
             object_type: "Lead".into(),
-            record_id: format!("00Q5g{i:013}"),
+            record_id: format!("00Q5g{i:010}"),
         }),
         action: Action::Generated as i32,
         origin: Origin::Synthetic as i32,
@@ -40,6 +41,13 @@ pub fn event(i: u64) -> ProvenanceEvent {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
+        generator: Some(Generator {
+            source: "lead-synth".into(),
+            model: "crm-gen".into(),
+            model_version: "3.2.1".into(),
+            run_id: "run-2026-11-22-0001".into(),
+        }),
+        digital_source_type: TRAINED_ALGORITHMIC_DATA.into(),
         ..Default::default()
     }
 }
