@@ -5,7 +5,7 @@
 //! leads from the entry's leaf hash to that root.
 
 use crate::checkpoint::{Checkpoint, open_checkpoint};
-use crate::merkle::{Blake3, Hash, verify_consistency, verify_inclusion};
+use crate::merkle::{Blake3, Hash, TreeHasher, verify_consistency, verify_inclusion};
 use crate::note::NoteVerifier;
 use crate::proto::log_service_client::LogServiceClient;
 use crate::proto::{self, AppendResponse};
@@ -107,4 +107,52 @@ pub async fn check_consistency(
     verify_consistency::<Blake3>(old.size, new.size, &old.root, &new.root, &path)
         .map_err(|e| ClientError::Invalid(format!("consistency proof: {e}")))?;
     Ok(path.len())
+}
+
+/// Checks the events of a lineage answer offline: the checkpoint verifies with the log key, and
+/// every event's leaf is included in it (by its inclusion proof) and holds the event shown,
+/// signed by the key shown. Returns the verified checkpoint.
+pub fn verify_events(
+    events: &[proto::RecordEvent],
+    checkpoint: Option<&proto::Checkpoint>,
+    log_key: &NoteVerifier,
+) -> Result<Checkpoint, ClientError> {
+    let cp = checkpoint.ok_or_else(|| ClientError::Invalid("no checkpoint".into()))?;
+    let checkpoint = verify_checkpoint(cp, log_key)?;
+    for e in events {
+        let proof = e.proof.as_ref().ok_or_else(|| {
+            ClientError::Invalid(format!("event {}: no inclusion proof", e.index))
+        })?;
+        if proof.leaf_index != e.index || proof.tree_size != checkpoint.size {
+            return Err(ClientError::Invalid(format!(
+                "event {}: proof is not for this entry and checkpoint",
+                e.index
+            )));
+        }
+        verify_inclusion::<Blake3>(
+            e.index,
+            checkpoint.size,
+            &Blake3::hash_leaf(&e.leaf),
+            &hashes(&proof.hashes, "proof hash")?,
+            &checkpoint.root,
+        )
+        .map_err(|err| {
+            ClientError::Invalid(format!("event {}: inclusion proof: {err}", e.index))
+        })?;
+        let leaf = <proto::LogLeaf as prost::Message>::decode(e.leaf.as_slice())
+            .map_err(|err| ClientError::Invalid(format!("event {}: leaf: {err}", e.index)))?;
+        let envelope = leaf.envelope.unwrap_or_default();
+        let signed =
+            <proto::ProvenanceEvent as prost::Message>::decode(envelope.payload.as_slice())
+                .map_err(|err| {
+                    ClientError::Invalid(format!("event {}: payload: {err}", e.index))
+                })?;
+        if Some(&signed) != e.event.as_ref() || envelope.key_id != e.key_id {
+            return Err(ClientError::Invalid(format!(
+                "event {}: the answer's event or key differs from the signed leaf",
+                e.index
+            )));
+        }
+    }
+    Ok(checkpoint)
 }

@@ -8,7 +8,6 @@ use crate::proto::{
     GetConsistencyProofRequest, GetEntriesRequest, GetEntriesResponse, GetInclusionProofRequest,
     InclusionProof, ListKeysRequest, ListKeysResponse,
 };
-use crate::store::SignedCheckpoint;
 use futures::stream::{FuturesOrdered, Stream, StreamExt};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,21 +36,13 @@ impl LogApi {
     }
 }
 
-pub(crate) fn checkpoint_proto(signed: &SignedCheckpoint) -> Checkpoint {
-    Checkpoint {
-        note: signed.note.clone(),
-        size: signed.checkpoint.size,
-        root_hash: signed.checkpoint.root.to_vec(),
-    }
-}
-
 fn response(receipt: Receipt) -> AppendResponse {
     let s = receipt.sequenced;
     AppendResponse {
         index: s.index,
         leaf_hash: s.leaf_hash.to_vec(),
         duplicate: s.duplicate,
-        checkpoint: Some(checkpoint_proto(&s.checkpoint)),
+        checkpoint: Some(s.checkpoint.to_proto()),
         proof: Some(InclusionProof {
             leaf_index: s.index,
             tree_size: s.checkpoint.checkpoint.size,
@@ -149,7 +140,7 @@ impl LogService for LogApi {
         } else {
             store.checkpoint_at(size).map_err(store_status)?
         };
-        Ok(Response::new(checkpoint_proto(&signed)))
+        Ok(Response::new(signed.to_proto()))
     }
 
     async fn get_entries(

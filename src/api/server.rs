@@ -1,8 +1,10 @@
 //! Hosting the services: `serve(listener, ledger, shutdown)`. The caller supplies the listener
 //! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
 
+use super::lineage_service::LineageApi;
 use super::log_service::LogApi;
 use crate::ledger::Ledger;
+use crate::proto::lineage_service_server::LineageServiceServer;
 use crate::proto::log_service_server::LogServiceServer;
 use std::future::Future;
 use std::sync::Arc;
@@ -41,6 +43,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<LogServiceServer<LogApi>>()
         .await;
+    health_reporter
+        .set_serving::<LineageServiceServer<LineageApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -48,12 +53,16 @@ pub async fn serve(
             tracing::error!(error = %e, "reflection service could not be built");
             e
         });
+    let lineage = LineageServiceServer::new(LineageApi::new(ledger.clone()))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     let log = LogServiceServer::new(LogApi::new(ledger))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
     let mut router = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(log);
+        .add_service(log)
+        .add_service(lineage);
     if let Ok(reflection) = reflection {
         router = router.add_service(reflection);
     }

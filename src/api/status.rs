@@ -1,6 +1,7 @@
 //! The one place where errors become gRPC statuses.
 
 use crate::ledger::{AppendError, Refusal};
+use crate::lineage::LineageError;
 use crate::store::StoreError;
 use tonic::{Code, Status};
 
@@ -16,6 +17,22 @@ pub fn append_status(e: AppendError) -> Status {
         Refusal::Internal => Code::Internal,
     };
     Status::new(code, e.message)
+}
+
+/// The status for a failed lineage query.
+pub fn lineage_status(e: LineageError) -> Status {
+    let e = match e {
+        LineageError::Store(store) => return store_status(store),
+        other => other,
+    };
+    let code = match &e {
+        LineageError::Invalid(_) => Code::InvalidArgument,
+        LineageError::NotFound(_) => Code::NotFound,
+        LineageError::NotYet { .. } => Code::DeadlineExceeded,
+        LineageError::Stopped(_) => Code::Unavailable,
+        LineageError::Db(_) | LineageError::Corrupt(_) | LineageError::Store(_) => Code::Internal,
+    };
+    Status::new(code, e.to_string())
 }
 
 /// The status for a failed read.

@@ -6,9 +6,9 @@ use super::indexer::{decode_event, state_before};
 use super::keys::{self, EventState, Link};
 use super::{Lineage, LineageError};
 use crate::proto::{
-    Action, Checkpoint, ContaminationAlert, Count, Descendant, DescendantsResponse,
-    EffectiveOrigin, HistoryResponse, InclusionProof, LogLeaf, ParentEdge, RecordEvent, RecordRef,
-    TraceNode, TraceResponse,
+    Action, ContaminationAlert, Count, Descendant, DescendantsResponse, EffectiveOrigin,
+    HistoryResponse, InclusionProof, LogLeaf, ParentEdge, RecordEvent, RecordRef, TraceNode,
+    TraceResponse,
 };
 use crate::provenance::record::{RecordError, name_key, normalise, record_key};
 use crate::store::SignedCheckpoint;
@@ -48,14 +48,6 @@ pub fn request_record(record: Option<&RecordRef>) -> Result<RecordRef, LineageEr
 
 fn origin_of(state: Option<EventState>) -> EffectiveOrigin {
     state.map_or(EffectiveOrigin::Unknown, |s| s.roots.effective())
-}
-
-fn checkpoint_proto(signed: &SignedCheckpoint) -> Checkpoint {
-    Checkpoint {
-        note: signed.note.clone(),
-        size: signed.checkpoint.size,
-        root_hash: signed.checkpoint.root.to_vec(),
-    }
 }
 
 impl Lineage {
@@ -139,7 +131,7 @@ impl Lineage {
         let latest = state_before(&self.tree, None, &key, as_of)?.map(|(_, s)| s);
         Ok(HistoryResponse {
             tree_size: as_of,
-            checkpoint: checkpoint.as_deref().map(checkpoint_proto),
+            checkpoint: checkpoint.as_deref().map(SignedCheckpoint::to_proto),
             record: Some(record.clone()),
             origin: origin_of(latest) as i32,
             events,
@@ -205,7 +197,7 @@ impl Lineage {
         }
         Ok(TraceResponse {
             tree_size: as_of,
-            checkpoint: checkpoint.as_deref().map(checkpoint_proto),
+            checkpoint: checkpoint.as_deref().map(SignedCheckpoint::to_proto),
             nodes,
             truncated,
         })

@@ -33,6 +33,17 @@ pub struct SignedCheckpoint {
     pub note: String,
 }
 
+impl SignedCheckpoint {
+    /// The checkpoint as the API sends it.
+    pub fn to_proto(&self) -> crate::proto::Checkpoint {
+        crate::proto::Checkpoint {
+            note: self.note.clone(),
+            size: self.checkpoint.size,
+            root_hash: self.checkpoint.root.to_vec(),
+        }
+    }
+}
+
 /// What an append produced.
 #[derive(Debug, Clone)]
 pub struct Appended {

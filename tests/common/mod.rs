@@ -9,6 +9,7 @@ use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
 use provledger::keyfile;
 use provledger::ledger::{Ledger, LedgerConfig, key_action_envelope};
 use provledger::note::{NoteSigner, NoteVerifier};
+use provledger::proto::lineage_service_client::LineageServiceClient;
 use provledger::proto::log_service_client::LogServiceClient;
 use provledger::proto::{
     Action, AppendRequest, AppendResponse, Generator, KeyRegistration, Origin, ProvenanceEvent,
@@ -115,6 +116,35 @@ impl TestServer {
             .await
             .unwrap();
         signer
+    }
+
+    /// Registers a new key with a role and scopes (empty = any).
+    pub async fn register_scoped(
+        &self,
+        name: &str,
+        role: Role,
+        origins: &[Origin],
+        environments: &[&str],
+    ) -> NoteSigner {
+        let signer = NoteSigner::generate(name).unwrap();
+        let envelope = key_action_envelope(
+            &self.admin,
+            key_action::Action::Register(KeyRegistration {
+                vkey: signer.verifier().to_vkey(),
+                role: role as i32,
+                allowed_origins: origins.iter().map(|o| *o as i32).collect(),
+                allowed_environments: environments.iter().map(|e| e.to_string()).collect(),
+                description: String::new(),
+            }),
+        );
+        self.client().await.append(request(envelope)).await.unwrap();
+        signer
+    }
+
+    pub async fn lineage(&self) -> LineageServiceClient<Channel> {
+        LineageServiceClient::connect(self.url.clone())
+            .await
+            .unwrap()
     }
 }
 
