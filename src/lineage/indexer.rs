@@ -13,7 +13,7 @@
 //! - A record's state at an event depends only on earlier entries (parents precede children),
 //!   so computing it once, at indexing time, is final.
 
-use super::keys::{self, EventState, Link, Watermark};
+use super::keys::{self, EventState, Link, Links, Watermark};
 use super::{LineageConfig, LineageError};
 use crate::envelope::EVENT_PAYLOAD_TYPE;
 use crate::proto::{Action, ContaminationAlert, LogLeaf, ProvenanceEvent};
@@ -28,6 +28,9 @@ pub const CHUNK: u64 = 1000;
 
 /// The states filed in the chunk being built, not yet in sled.
 type Overlay = HashMap<[u8; 16], Vec<(u64, EventState)>>;
+
+/// A chunk's generator and signer entries, per (prefix, key): (index, encoded link).
+type Groups = HashMap<(u8, [u8; 16]), Vec<(u64, Vec<u8>)>>;
 
 /// The latest state of `record` strictly before `before`.
 pub(crate) fn state_before(
@@ -87,6 +90,8 @@ pub(crate) fn index_chunk(
 ) -> Result<(Watermark, Vec<ContaminationAlert>), LineageError> {
     let mut batch = sled::Batch::default();
     let mut overlay = Overlay::new();
+    // Generator and signer entries of this chunk, grouped per (prefix, key), in log order.
+    let mut groups = Groups::new();
     let mut alerts = Vec::new();
     let mut mark = from;
     while mark.indexed < to {
@@ -144,14 +149,20 @@ pub(crate) fn index_chunk(
                 environment: event.environment.clone(),
             }
             .encode();
-            for (key, _) in &parents {
-                batch.insert(&keys::keyed(keys::CHILD, key, index), link.as_slice());
+            if !parents.is_empty() {
+                let one = Links::encode(&[(index, link.clone())]);
+                for (key, _) in &parents {
+                    batch.insert(&keys::keyed(keys::CHILD, key, index), one.as_slice());
+                }
             }
             if action == Action::Generated
                 && let Some(g) = &event.generator
             {
                 let key = name_key(keys::GENERATOR_CONTEXT, &g.source);
-                batch.insert(&keys::keyed(keys::GENERATOR, &key, index), link.as_slice());
+                groups
+                    .entry((keys::GENERATOR, key))
+                    .or_default()
+                    .push((index, link.clone()));
             }
             let signer = leaf
                 .envelope
@@ -159,7 +170,10 @@ pub(crate) fn index_chunk(
                 .map(|e| e.key_id.clone())
                 .unwrap_or_default();
             let key = name_key(keys::SIGNER_CONTEXT, &signer);
-            batch.insert(&keys::keyed(keys::SIGNER, &key, index), link.as_slice());
+            groups
+                .entry((keys::SIGNER, key))
+                .or_default()
+                .push((index, link));
             if in_production && roots.has_synthetic() && !was_tainted {
                 let alert = ContaminationAlert {
                     id: mark.next_alert,
@@ -176,6 +190,11 @@ pub(crate) fn index_chunk(
                 mark.next_alert += 1;
                 alerts.push(alert);
             }
+        }
+    }
+    for ((prefix, key), entries) in groups {
+        if let Some((first, _)) = entries.first() {
+            batch.insert(&keys::keyed(prefix, &key, *first), Links::encode(&entries));
         }
     }
     batch.insert(keys::WATERMARK, &mark.encode());

@@ -5,10 +5,15 @@
 //! |----------------------------------------|----------------------------------------------|
 //! | `b'w'`                                 | watermark `u64` ‖ next alert id `u64`        |
 //! | `b'e'` ‖ record key (16) ‖ index `u64` | [`EventState`]: the record's state after it  |
-//! | `b'c'` ‖ parent key (16) ‖ index `u64` | [`Link`]: the child that event made          |
-//! | `b'g'` ‖ generator key (16) ‖ index    | [`Link`]: the record a GENERATED event made  |
-//! | `b's'` ‖ signer key (16) ‖ index       | [`Link`]: the record the signer's event is about |
+//! | `b'c'` ‖ parent key (16) ‖ index `u64` | [`Links`]: the child that event made         |
+//! | `b'g'` ‖ generator key (16) ‖ first    | [`Links`]: records GENERATED events made     |
+//! | `b's'` ‖ signer key (16) ‖ first       | [`Links`]: records the signer's events are about |
 //! | `b'a'` ‖ alert id `u64`                | `ContaminationAlert` (protobuf)              |
+//!
+//! Generator and signer entries are grouped: the indexer writes one key per generator (signer)
+//! per chunk, under the index of the group's first entry, holding every entry of that chunk in
+//! log order; so a generator's thousands of records cost a handful of sled keys, not thousands.
+//! Child links are written one per key, in the same format.
 //!
 //! Record keys are [`crate::provenance::record::record_key`] of the normalised record;
 //! generator and signer keys are [`crate::provenance::record::name_key`] in the contexts below.
@@ -150,6 +155,32 @@ impl Link {
     }
 }
 
+/// A group of (index, link) entries in log order: each is `index u64 ‖ len u32 ‖ Link`.
+pub struct Links;
+
+impl Links {
+    pub fn encode(entries: &[(u64, Vec<u8>)]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(entries.iter().map(|(_, l)| 12 + l.len()).sum());
+        for (index, link) in entries {
+            v.extend_from_slice(&index.to_be_bytes());
+            v.extend_from_slice(&(link.len() as u32).to_be_bytes());
+            v.extend_from_slice(link);
+        }
+        v
+    }
+
+    pub fn decode(mut bytes: &[u8]) -> Option<Vec<(u64, Link)>> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let index = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+            let len = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?) as usize;
+            out.push((index, Link::decode(bytes.get(12..12 + len)?)?));
+            bytes = &bytes[12 + len..];
+        }
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,8 +209,14 @@ mod tests {
             },
             environment: "production".into(),
         };
-        assert_eq!(Link::decode(&l.encode()), Some(l));
+        assert_eq!(Link::decode(&l.encode()), Some(l.clone()));
         assert_eq!(Link::decode(&[0, 9, b'x']), None);
+        let group = Links::encode(&[(4, l.encode()), (9, l.encode())]);
+        assert_eq!(
+            Links::decode(&group),
+            Some(vec![(4, l.clone()), (9, l.clone())])
+        );
+        assert_eq!(Links::decode(&group[..group.len() - 1]), None);
         let k = keyed(EVENT, &[3; 16], 42);
         assert_eq!(index_of(&k), Some(42));
         assert!(k.starts_with(&scan(EVENT, &[3; 16])));

@@ -3,7 +3,7 @@
 //! walks index ranges below it, and reads only the leaves it returns.
 
 use super::indexer::{decode_event, state_before};
-use super::keys::{self, EventState, Link};
+use super::keys::{self, EventState, Link, Links};
 use super::{Lineage, LineageError};
 use crate::proto::{
     Action, ContaminationAlert, Count, Descendant, DescendantsResponse, EffectiveOrigin,
@@ -220,11 +220,18 @@ impl Lineage {
     ) -> impl Iterator<Item = Result<(u64, Link), LineageError>> + '_ {
         self.tree
             .range(keys::keyed(prefix, key, 0)..keys::keyed(prefix, key, as_of))
-            .map(|item| {
-                let (k, v) = item?;
-                let index = keys::index_of(&k).ok_or_else(|| LineageError::corrupt("link key"))?;
-                let link = Link::decode(&v).ok_or_else(|| LineageError::corrupt("link"))?;
-                Ok((index, link))
+            .flat_map(move |item| {
+                let group = item.map_err(LineageError::from).and_then(|(_, v)| {
+                    Links::decode(&v).ok_or_else(|| LineageError::corrupt("links"))
+                });
+                match group {
+                    Ok(entries) => entries
+                        .into_iter()
+                        .filter(|(index, _)| *index < as_of)
+                        .map(Ok)
+                        .collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
             })
     }
 
