@@ -241,4 +241,7 @@ fn demo_runs_end_to_end() {
     let out = ok(&["demo"]);
     assert!(out.contains("Consistency proof from size"), "{out}");
     assert!(out.contains("Server stopped cleanly"), "{out}");
+    assert!(out.contains("contamination alert #1"), "{out}");
+    assert!(out.contains("every inclusion proof verified"), "{out}");
+    assert!(out.contains("— Mixed"), "{out}");
 }

@@ -3,15 +3,19 @@
 use anyhow::{Context, Result, bail};
 use prost::Message;
 use provledger::api::{ServerConfig, serve};
-use provledger::client::{check_consistency, connect, verify_checkpoint, verify_receipt};
+use provledger::client::{
+    check_consistency, connect, verify_checkpoint, verify_events, verify_receipt,
+};
 use provledger::datadir::{DataDir, Initialised};
 use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
 use provledger::keyfile;
 use provledger::ledger::{LedgerConfig, key_action_envelope};
 use provledger::note::{NoteSigner, NoteVerifier};
+use provledger::proto::lineage_service_client::LineageServiceClient;
 use provledger::proto::{
-    Action, AppendRequest, Generator, GetCheckpointRequest, GetInclusionProofRequest,
-    KeyRegistration, Origin, ProvenanceEvent, RecordRef, Role, key_action,
+    Action, AppendRequest, DescendantsRequest, EffectiveOrigin, Generator, GetCheckpointRequest,
+    GetInclusionProofRequest, KeyRegistration, ListAlertsRequest, Origin, Parent, ProvenanceEvent,
+    RecordRef, Role, TraceRequest, descendants_request, key_action,
 };
 use provledger::provenance::rules;
 use std::sync::Arc;
@@ -189,9 +193,160 @@ async fn demo(dir: &DataDir, created: &Initialised) -> Result<()> {
         first.size, latest.size
     );
 
+    lineage_steps(&url, &admin, &log_key).await?;
+
     let _ = stop.send(());
     server.await??;
     ledger.shutdown();
-    println!("8. Server stopped cleanly");
+    println!("12. Server stopped cleanly");
     Ok(())
+}
+
+/// Steps 8–11: a sync into production raises a contamination alert, a Contact derived from a
+/// synthetic and a real Lead is MIXED, and a responder traces it and asks the blast radius.
+async fn lineage_steps(url: &str, admin: &NoteSigner, log_key: &NoteVerifier) -> Result<()> {
+    let mut client = connect(url).await?;
+    let mut lineage = LineageServiceClient::connect(url.to_string()).await?;
+    let sync = NoteSigner::generate("sync.example/sandbox-to-prod")?;
+    let registration = key_action_envelope(
+        admin,
+        key_action::Action::Register(KeyRegistration {
+            vkey: sync.verifier().to_vkey(),
+            role: Role::SyncJob as i32,
+            allowed_environments: vec!["production".into()],
+            description: "nightly sandbox-to-production sync".into(),
+            ..Default::default()
+        }),
+    );
+    client
+        .append(AppendRequest {
+            event: Some(registration),
+        })
+        .await?;
+    let append = |event: ProvenanceEvent| {
+        let mut client = client.clone();
+        let envelope = sign(&sync, EVENT_PAYLOAD_TYPE, event.encode_to_vec());
+        async move {
+            let r = client
+                .append(AppendRequest {
+                    event: Some(envelope),
+                })
+                .await?
+                .into_inner();
+            verify_receipt(&r, log_key)?;
+            anyhow::Ok(r.index)
+        }
+    };
+    let mut copy = lead("00Q5g00000Syn00");
+    copy.tenant = "00D5g0000009ZZZ".into();
+    let copied = append(ProvenanceEvent {
+        subject: Some(copy),
+        action: Action::Synced as i32,
+        parents: vec![parent(lead("00Q5g00000Syn00"))],
+        environment: "production".into(),
+        ..Default::default()
+    })
+    .await?;
+    let size = connect(url)
+        .await?
+        .get_checkpoint(GetCheckpointRequest { size: 0 })
+        .await?
+        .into_inner()
+        .size;
+    let alerts = lineage
+        .list_alerts(ListAlertsRequest {
+            min_tree_size: size,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .alerts;
+    let alert = alerts
+        .first()
+        .context("no contamination alert was raised")?;
+    println!(
+        "8. Sync job copied synthetic Lead 0 into production at index {copied}: contamination alert #{} ({:?} record in {})",
+        alert.id,
+        EffectiveOrigin::try_from(alert.origin).unwrap_or_default(),
+        alert.environment
+    );
+
+    let contact = RecordRef {
+        object_type: "Contact".into(),
+        record_id: "0035g00000Cnt01".into(),
+        ..lead("")
+    };
+    let derived = append(ProvenanceEvent {
+        subject: Some(contact.clone()),
+        action: Action::Derived as i32,
+        parents: vec![
+            parent(lead("00Q5g00000Syn01")),
+            parent(lead("00Q5g00000WebF1")),
+        ],
+        environment: "production".into(),
+        ..Default::default()
+    })
+    .await?;
+    println!(
+        "9. Contact derived from synthetic Lead 1 and the real web-form Lead at index {derived}"
+    );
+
+    let trace = lineage
+        .trace(TraceRequest {
+            record: Some(contact),
+            with_proofs: true,
+            min_tree_size: derived + 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut events = 0;
+    for node in &trace.nodes {
+        verify_events(&node.events, trace.checkpoint.as_ref(), log_key)?;
+        events += node.events.len();
+    }
+    println!(
+        "10. Trace of the Contact at tree size {} ({events} events, every inclusion proof verified):",
+        trace.tree_size
+    );
+    for node in &trace.nodes {
+        let r = node.record.clone().unwrap_or_default();
+        println!(
+            "    {}{} {} — {:?}{}",
+            "  ".repeat(node.depth as usize),
+            r.object_type,
+            r.record_id,
+            EffectiveOrigin::try_from(node.origin).unwrap_or_default(),
+            if node.root { " (root)" } else { "" }
+        );
+    }
+
+    let blast = lineage
+        .descendants(DescendantsRequest {
+            from: Some(descendants_request::From::GeneratorSource(
+                "synth-gen.acme".into(),
+            )),
+            min_tree_size: derived + 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let counts: Vec<String> = blast
+        .by_environment
+        .iter()
+        .map(|c| format!("{} in {}", c.count, c.key))
+        .collect();
+    println!(
+        "11. Blast radius of generator synth-gen.acme: {} records ({})",
+        blast.total,
+        counts.join(", ")
+    );
+    Ok(())
+}
+
+fn parent(record: RecordRef) -> Parent {
+    Parent {
+        record: Some(record),
+        leaf_index: None,
+    }
 }
