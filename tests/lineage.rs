@@ -605,3 +605,52 @@ async fn queries_name_bad_fields_and_missing_records() {
         .unwrap_err();
     assert!(err.message().starts_with("page_token:"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descendants_within_a_sequencing_time_window() {
+    let w = world().await;
+    let mut at = Vec::new();
+    for i in 0..10 {
+        let mut e = generated_event(i);
+        e.subject = Some(sandbox_lead(i));
+        at.push(append(&w, &w.generator, &e).await);
+    }
+    let mut lineage = w.server.lineage().await;
+    let size = w.server.ledger.store().size();
+    // Each Lead's sequencing time, from its history.
+    let mut times = Vec::new();
+    for i in 0..10 {
+        let h = lineage
+            .history(HistoryRequest {
+                record: Some(sandbox_lead(i)),
+                min_tree_size: size,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        times.push(h.events[0].logged_at.unwrap());
+    }
+    let window = |since: Option<usize>, until: Option<usize>| DescendantsRequest {
+        from: Some(descendants_request::From::GeneratorSource(
+            GENERATOR_SOURCE.into(),
+        )),
+        since: since.map(|i| times[i]),
+        until: until.map(|i| times[i]),
+        ..Default::default()
+    };
+    for (since, until, expected) in [
+        (None, None, 0..10),
+        (Some(5), None, 5..10),
+        (None, Some(5), 0..5),
+        (Some(3), Some(7), 3..7),
+    ] {
+        let answer = lineage
+            .descendants(window(since, until))
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<u64> = answer.records.iter().map(|d| d.index).collect();
+        assert_eq!(got, at[expected].to_vec(), "window {since:?}..{until:?}");
+    }
+}

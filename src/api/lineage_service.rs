@@ -46,7 +46,7 @@ impl LineageApi {
             )));
         }
         let wanted = as_of.max(min_tree_size);
-        let indexed = if wanted > self.lineage.indexed() {
+        let indexed = if wanted > self.lineage.indexed() || !self.lineage.is_open() {
             self.lineage
                 .wait_for(wanted)
                 .await

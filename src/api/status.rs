@@ -29,7 +29,7 @@ pub fn lineage_status(e: LineageError) -> Status {
         LineageError::Invalid(_) => Code::InvalidArgument,
         LineageError::NotFound(_) => Code::NotFound,
         LineageError::NotYet { .. } => Code::DeadlineExceeded,
-        LineageError::Stopped(_) => Code::Unavailable,
+        LineageError::Stopped(_) | LineageError::Opening => Code::Unavailable,
         LineageError::Db(_) | LineageError::Corrupt(_) | LineageError::Store(_) => Code::Internal,
     };
     Status::new(code, e.to_string())

@@ -5,7 +5,8 @@
 //! never share the log's fsyncs): [`indexer`] files each provenance event, in log order, with a
 //! durable watermark in the same batch. Every answer says the tree size it reflects; a caller may
 //! wait for a size ([`Lineage::wait_for`]). A database that cannot be read is rebuilt from the
-//! log. Queries ([`query`]) cost O(answer size × log n): they walk index ranges, never the log.
+//! log. The database is opened on the indexer's thread, so a restart serves the log at once
+//! while lineage answers wait (bounded) until it is open and caught up. Queries ([`query`]) cost O(answer size × log n): they walk index ranges, never the log.
 //!
 //! What it leaves out: checking events (the ledger's admission does that, before anything is
 //! written) and transport (the gRPC service maps [`LineageError`] to status codes).
@@ -19,7 +20,7 @@ use crate::store::{LogStore, StoreError};
 use keys::Watermark;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -90,6 +91,9 @@ pub enum LineageError {
         wanted: u64,
         waited: Duration,
     },
+    /// The database is still being opened (UNAVAILABLE).
+    #[error("the lineage database is still opening")]
+    Opening,
     /// The indexer stopped after a failure (UNAVAILABLE).
     #[error("lineage indexer stopped: {0}")]
     Stopped(String),
@@ -132,65 +136,66 @@ impl Follow {
 
 /// The lineage database, its indexer thread, and the signals queries wait on.
 pub struct Lineage {
-    tree: sled::Tree,
+    /// The database and its tree, once the indexer thread has opened them.
+    opened: Arc<OnceLock<(sled::Db, sled::Tree)>>,
     store: Arc<LogStore>,
     config: LineageConfig,
-    indexed: watch::Receiver<u64>,
+    /// Every entry below this is indexed; None while the database opens.
+    indexed: watch::Receiver<Option<u64>>,
     alerts: broadcast::Sender<ContaminationAlert>,
     follow: Arc<Follow>,
     stop: Arc<AtomicBool>,
     failed: Arc<Mutex<Option<String>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    db: sled::Db,
 }
 
 impl std::fmt::Debug for Lineage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lineage")
-            .field("indexed", &*self.indexed.borrow())
+            .field("indexed", &self.indexed())
             .finish()
     }
 }
 
 impl Lineage {
-    /// Opens (or rebuilds) the lineage database in `dir` and starts the indexer on `store`.
+    /// Starts the indexer on `store`; it opens (or rebuilds) the lineage database in `dir`,
+    /// then follows the log.
     pub fn open(
         dir: &Path,
         store: Arc<LogStore>,
         config: LineageConfig,
     ) -> Result<Lineage, LineageError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_bytes)
-            .open()?;
-        let tree = db.open_tree("lineage")?;
-        let mark = match tree.get(keys::WATERMARK)? {
-            None => Watermark::START,
-            Some(bytes) => match Watermark::decode(&bytes) {
-                Some(mark) if mark.indexed <= store.size() => mark,
-                _ => {
-                    tracing::warn!(
-                        "lineage watermark unreadable or beyond the log; rebuilding lineage"
-                    );
-                    tree.clear()?;
-                    Watermark::START
-                }
-            },
-        };
-        let (indexed_tx, indexed) = watch::channel(mark.indexed);
+        let (indexed_tx, indexed) = watch::channel(None);
         let (alerts, _) = broadcast::channel(1024);
         let follow = Arc::new(Follow::default());
         follow.advance(store.size());
         let stop = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(Mutex::new(None));
+        let opened = Arc::new(OnceLock::new());
         let thread = {
-            let (tree, store, config) = (tree.clone(), store.clone(), config.clone());
-            let (follow, stop, failed, alerts) =
-                (follow.clone(), stop.clone(), failed.clone(), alerts.clone());
+            let (dir, store, config) = (dir.to_path_buf(), store.clone(), config.clone());
+            let (follow, stop, failed, alerts, opened) = (
+                follow.clone(),
+                stop.clone(),
+                failed.clone(),
+                alerts.clone(),
+                opened.clone(),
+            );
             std::thread::Builder::new()
                 .name("provledger-lineage".into())
                 .spawn(move || {
-                    let mut mark = mark;
+                    let fail = |e: LineageError| {
+                        tracing::error!(error = %e, "lineage indexer stopped");
+                        *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    };
+                    let (tree, mut mark) = match open_db(&dir, &store, &config) {
+                        Ok((db, tree, mark)) => {
+                            let _ = opened.set((db, tree.clone()));
+                            (tree, mark)
+                        }
+                        Err(e) => return fail(e),
+                    };
+                    let _ = indexed_tx.send(Some(mark.indexed));
                     while !stop.load(Ordering::Acquire) {
                         let size = store.size();
                         if mark.indexed >= size {
@@ -201,24 +206,19 @@ impl Lineage {
                         match indexer::index_chunk(&store, &tree, &config, mark, to) {
                             Ok((next, raised)) => {
                                 mark = next;
-                                let _ = indexed_tx.send(mark.indexed);
+                                let _ = indexed_tx.send(Some(mark.indexed));
                                 for alert in raised {
                                     let _ = alerts.send(alert);
                                 }
                             }
-                            Err(e) => {
-                                tracing::error!(error = %e, "lineage indexer stopped");
-                                *failed.lock().unwrap_or_else(|e| e.into_inner()) =
-                                    Some(e.to_string());
-                                return;
-                            }
+                            Err(e) => return fail(e),
                         }
                     }
                 })
                 .map_err(|e| LineageError::Store(StoreError::Io(e)))?
         };
         Ok(Lineage {
-            tree,
+            opened,
             store,
             config,
             indexed,
@@ -227,8 +227,19 @@ impl Lineage {
             stop,
             failed,
             thread: Mutex::new(Some(thread)),
-            db,
         })
+    }
+
+    pub(crate) fn tree(&self) -> Result<&sled::Tree, LineageError> {
+        self.opened
+            .get()
+            .map(|(_, tree)| tree)
+            .ok_or(LineageError::Opening)
+    }
+
+    /// True once the database is open (answers may still wait for the indexer to catch up).
+    pub fn is_open(&self) -> bool {
+        self.opened.get().is_some()
     }
 
     /// What wakes the indexer: the sequencer advances it after every commit.
@@ -236,9 +247,9 @@ impl Lineage {
         self.follow.clone()
     }
 
-    /// Every entry below this is indexed.
+    /// Every entry below this is indexed (0 while the database opens).
     pub fn indexed(&self) -> u64 {
-        *self.indexed.borrow()
+        self.indexed.borrow().unwrap_or(0)
     }
 
     pub fn config(&self) -> &LineageConfig {
@@ -256,7 +267,11 @@ impl Lineage {
     pub async fn wait_for(&self, size: u64) -> Result<u64, LineageError> {
         self.check_running()?;
         let mut rx = self.indexed.clone();
-        let reached = tokio::time::timeout(self.config.max_wait, rx.wait_for(|i| *i >= size)).await;
+        let reached = tokio::time::timeout(
+            self.config.max_wait,
+            rx.wait_for(|i| i.is_some_and(|i| i >= size)),
+        )
+        .await;
         match reached {
             Ok(Ok(_)) => Ok(self.indexed()),
             _ => {
@@ -276,7 +291,7 @@ impl Lineage {
         loop {
             self.check_running()?;
             let indexed = self.indexed();
-            if indexed >= size {
+            if self.is_open() && indexed >= size {
                 return Ok(indexed);
             }
             if std::time::Instant::now() >= deadline {
@@ -296,8 +311,12 @@ impl Lineage {
     }
 
     /// True when the log holds an event about `record` below `before`.
+    /// (False while the database opens: the caller waits for the indexer and asks again.)
     pub fn has_record(&self, record: &[u8; 16], before: u64) -> Result<bool, LineageError> {
-        Ok(indexer::state_before(&self.tree, None, record, before)?.is_some())
+        match self.opened.get() {
+            Some((_, tree)) => Ok(indexer::state_before(tree, None, record, before)?.is_some()),
+            None => Ok(false),
+        }
     }
 
     /// Stops the indexer (it finishes its current chunk) and flushes the database.
@@ -310,10 +329,40 @@ impl Lineage {
         if thread.join().is_err() {
             tracing::error!("lineage indexer panicked");
         }
-        if let Err(e) = self.db.flush() {
+        if let Some((db, _)) = self.opened.get()
+            && let Err(e) = db.flush()
+        {
             tracing::warn!(error = %e, "lineage database flush failed; the next start re-indexes");
         }
     }
+}
+
+/// Opens the database in `dir` and reads its watermark; one that is unreadable or beyond the
+/// log is cleared (the indexes are rebuilt from the log).
+fn open_db(
+    dir: &Path,
+    store: &LogStore,
+    config: &LineageConfig,
+) -> Result<(sled::Db, sled::Tree, Watermark), LineageError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(config.cache_bytes)
+        .open()?;
+    let tree = db.open_tree("lineage")?;
+    let mark = match tree.get(keys::WATERMARK)? {
+        None => Watermark::START,
+        Some(bytes) => match Watermark::decode(&bytes) {
+            Some(mark) if mark.indexed <= store.size() => mark,
+            _ => {
+                tracing::warn!(
+                    "lineage watermark unreadable or beyond the log; rebuilding lineage"
+                );
+                tree.clear()?;
+                Watermark::START
+            }
+        },
+    };
+    Ok((db, tree, mark))
 }
 
 impl Drop for Lineage {

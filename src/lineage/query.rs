@@ -73,7 +73,7 @@ impl Lineage {
     ) -> Result<(Vec<RecordEvent>, bool), LineageError> {
         let range = keys::keyed(keys::EVENT, record, 0)..keys::keyed(keys::EVENT, record, as_of);
         let mut events = Vec::new();
-        for item in self.tree.range(range) {
+        for item in self.tree()?.range(range) {
             if events.len() >= self.config.max_history {
                 return Ok((events, true));
             }
@@ -128,7 +128,7 @@ impl Lineage {
         let key = record_key(record);
         let checkpoint = self.proof_checkpoint(with_proofs);
         let (events, truncated) = self.events_of(&key, as_of, checkpoint.as_deref())?;
-        let latest = state_before(&self.tree, None, &key, as_of)?.map(|(_, s)| s);
+        let latest = state_before(self.tree()?, None, &key, as_of)?.map(|(_, s)| s);
         Ok(HistoryResponse {
             tree_size: as_of,
             checkpoint: checkpoint.as_deref().map(SignedCheckpoint::to_proto),
@@ -150,7 +150,7 @@ impl Lineage {
         let max_depth = self.depth_bound(max_depth);
         let checkpoint = self.proof_checkpoint(with_proofs);
         let first = record_key(record);
-        if state_before(&self.tree, None, &first, as_of)?.is_none() {
+        if state_before(self.tree()?, None, &first, as_of)?.is_none() {
             return Err(not_found(record, as_of));
         }
         let mut seen: HashSet<[u8; 16]> = HashSet::from([first]);
@@ -160,7 +160,7 @@ impl Lineage {
         while let Some((record, key, depth)) = queue.pop_front() {
             let (events, more) = self.events_of(&key, as_of, checkpoint.as_deref())?;
             truncated |= more;
-            let latest = state_before(&self.tree, None, &key, as_of)?.map(|(_, s)| s);
+            let latest = state_before(self.tree()?, None, &key, as_of)?.map(|(_, s)| s);
             let mut parents = Vec::new();
             for e in &events {
                 let Some(event) = &e.event else { continue };
@@ -217,8 +217,9 @@ impl Lineage {
         prefix: u8,
         key: &[u8; 16],
         as_of: u64,
-    ) -> impl Iterator<Item = Result<(u64, Link), LineageError>> + '_ {
-        self.tree
+    ) -> Result<impl Iterator<Item = Result<(u64, Link), LineageError>> + '_, LineageError> {
+        Ok(self
+            .tree()?
             .range(keys::keyed(prefix, key, 0)..keys::keyed(prefix, key, as_of))
             .flat_map(move |item| {
                 let group = item.map_err(LineageError::from).and_then(|(_, v)| {
@@ -232,7 +233,7 @@ impl Lineage {
                         .collect::<Vec<_>>(),
                     Err(e) => vec![Err(e)],
                 }
-            })
+            }))
     }
 
     /// The blast radius at `as_of`.
@@ -266,7 +267,7 @@ impl Lineage {
                 let key = record_key(r);
                 let range =
                     keys::keyed(keys::EVENT, &key, 0)..keys::keyed(keys::EVENT, &key, as_of);
-                let Some(first) = self.tree.range(range).next() else {
+                let Some(first) = self.tree()?.range(range).next() else {
                     return Err(not_found(r, as_of));
                 };
                 let index =
@@ -281,14 +282,14 @@ impl Lineage {
             }
             DescendantsFrom::GeneratorSource(source) => {
                 let key = name_key(keys::GENERATOR_CONTEXT, source);
-                for item in self.links(keys::GENERATOR, &key, as_of) {
+                for item in self.links(keys::GENERATOR, &key, as_of)? {
                     let (index, link) = item?;
                     start(index, link, &mut found);
                 }
             }
             DescendantsFrom::KeyId(name) => {
                 let key = name_key(keys::SIGNER_CONTEXT, name);
-                for item in self.links(keys::SIGNER, &key, as_of) {
+                for item in self.links(keys::SIGNER, &key, as_of)? {
                     let (index, link) = item?;
                     start(index, link, &mut found);
                 }
@@ -298,7 +299,7 @@ impl Lineage {
         while next < found.len() {
             let (key, depth) = (keys_of[next], found[next].depth);
             next += 1;
-            for item in self.links(keys::CHILD, &key, as_of) {
+            for item in self.links(keys::CHILD, &key, as_of)? {
                 let (index, link) = item?;
                 let child = record_key(&link.record);
                 if seen.contains(&child) {
@@ -338,7 +339,7 @@ impl Lineage {
         let total = kept.len() as u64;
         let mut records = Vec::new();
         for (mut d, key) in kept.into_iter().skip(offset).take(page) {
-            let latest = state_before(&self.tree, None, &key, as_of)?.map(|(_, s)| s);
+            let latest = state_before(self.tree()?, None, &key, as_of)?.map(|(_, s)| s);
             d.origin = origin_of(latest) as i32;
             records.push(d);
         }
@@ -418,7 +419,7 @@ impl Lineage {
         let page = self.page_size(page_size);
         let mut alerts = Vec::new();
         for item in self
-            .tree
+            .tree()?
             .range(keys::alert(from_id.max(1))..keys::alert(u64::MAX))
             .take(page)
         {
