@@ -1,43 +1,84 @@
 //! Big logs and proof queries: the loader builds a log directly through the library (the
 //! queries then go through gRPC), and closed-loop clients ask for random proofs.
 
+use crate::events;
 use crate::ingest::{Run, client};
 use anyhow::Result;
 use prost::Message;
 use provledger::datadir::DataDir;
+use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
 use provledger::keyfile;
+use provledger::ledger::key_action_envelope;
+use provledger::note::NoteSigner;
 use provledger::proto::{
-    GetConsistencyProofRequest, GetInclusionProofRequest, LogLeaf, SignedEvent,
+    GetConsistencyProofRequest, GetInclusionProofRequest, KeyRegistration, LogLeaf, Role,
+    key_action,
 };
 use provledger::store::LogStore;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Grows the log in `data` (initialising it if needed) to `size` entries whose leaves are real
-/// `LogLeaf`s of the template envelopes. Returns the seconds spent.
-pub fn load(data: &Path, size: u64, templates: &[SignedEvent]) -> Result<f64> {
+/// Grows the log in `data` (initialising it and registering `keys` if needed) to `size`
+/// entries: distinct events (`events::event(i)` for entry `i`), signed round robin by `keys`
+/// on every core, each wrapped in a `LogLeaf` with a non-decreasing sequencing time, appended
+/// through the library 10,000 at a time. The ledger is then started until its hash and lineage
+/// indexes cover the log. Returns the seconds spent.
+pub fn load(data: &Path, size: u64, keys: &[NoteSigner]) -> Result<f64> {
+    let start = Instant::now();
     let dir = DataDir::new(data);
     if !dir.is_initialised() {
         dir.init("bench.provledger/log")?;
+        let admin = keyfile::read(&dir.admin_key())?;
+        let ledger = dir.open_ledger(provledger::ledger::LedgerConfig::default())?;
+        for key in keys {
+            let action = key_action::Action::Register(KeyRegistration {
+                vkey: key.verifier().to_vkey(),
+                role: Role::Generator as i32,
+                ..Default::default()
+            });
+            ledger
+                .append_blocking(Some(key_action_envelope(&admin, action)))
+                .map_err(|e| anyhow::anyhow!("registering a key: {e}"))?;
+        }
+        ledger.shutdown();
     }
     let store = LogStore::<provledger::merkle::Blake3>::open(
         &dir.store(),
         Some(keyfile::read(&dir.log_key())?),
     )?;
-    let start = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let mut next = store.size();
-    let logged_at = prost_types::Timestamp::from(std::time::SystemTime::now());
     while next < size {
         let end = (next + 10_000).min(size);
-        let leaves: Vec<Vec<u8>> = (next..end)
-            .map(|i| {
-                LogLeaf {
-                    envelope: Some(templates[(i as usize) % templates.len()].clone()),
-                    logged_at: Some(logged_at),
-                }
-                .encode_to_vec()
-            })
-            .collect();
+        let logged_at = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
+        let per = (end - next).div_ceil(threads);
+        let leaves: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let parts: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (from, to) = ((next + t * per).min(end), (next + (t + 1) * per).min(end));
+                    s.spawn(move || {
+                        (from..to)
+                            .map(|i| {
+                                let key = &keys[(i as usize) % keys.len()];
+                                let payload = events::event(i).encode_to_vec();
+                                LogLeaf {
+                                    envelope: Some(sign(key, EVENT_PAYLOAD_TYPE, payload)),
+                                    logged_at,
+                                }
+                                .encode_to_vec()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().unwrap_or_default())
+                .collect()
+        });
+        if leaves.len() as u64 != end - next {
+            anyhow::bail!("a signing thread failed");
+        }
         store.append(&leaves)?;
         next = end;
     }
