@@ -245,3 +245,155 @@ fn demo_runs_end_to_end() {
     assert!(out.contains("every inclusion proof verified"), "{out}");
     assert!(out.contains("— Mixed"), "{out}");
 }
+
+/// Appends through the real server, SIGKILL right after the last acknowledgement, restart: every
+/// acknowledged entry is there with its leaf hash, and the lineage indexer resumes exactly —
+/// one alert per synced record, ids 1..n, and the generator's blast radius counted once.
+#[test]
+fn acknowledged_events_and_lineage_survive_kill_9() {
+    use prost::Message;
+    use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
+    use provledger::ledger::key_action_envelope;
+    use provledger::note::NoteSigner;
+    use provledger::proto::lineage_service_client::LineageServiceClient;
+    use provledger::proto::log_service_client::LogServiceClient;
+    use provledger::proto::{
+        Action, AppendRequest, DescendantsRequest, GetInclusionProofRequest, KeyRegistration,
+        ListAlertsRequest, Origin, Parent, ProvenanceEvent, RecordRef, Role, descendants_request,
+        key_action,
+    };
+
+    const LEADS: u64 = 300;
+    const SYNCED: u64 = 30;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&["init", "--data", data.to_str().unwrap()]);
+    let admin = provledger::keyfile::read(&data.join("admin.key")).unwrap();
+    let lead = |i: u64, tenant: &str| RecordRef {
+        system: "salesforce".into(),
+        tenant: tenant.into(),
+        object_type: "Lead".into(),
+        record_id: format!("00Q{i:012}"),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut child, url) = serve(&data);
+    let acked: Vec<(u64, Vec<u8>)> = rt.block_on(async {
+        let mut client = LogServiceClient::connect(url.clone()).await.unwrap();
+        let generator = NoteSigner::generate("gen.kill/v1").unwrap();
+        let sync = NoteSigner::generate("sync.kill/v1").unwrap();
+        for (key, role) in [(&generator, Role::Generator), (&sync, Role::SyncJob)] {
+            let action = key_action::Action::Register(KeyRegistration {
+                vkey: key.verifier().to_vkey(),
+                role: role as i32,
+                ..Default::default()
+            });
+            client
+                .append(AppendRequest {
+                    event: Some(key_action_envelope(&admin, action)),
+                })
+                .await
+                .unwrap();
+        }
+        let mut events = Vec::new();
+        for i in 0..LEADS {
+            events.push((
+                &generator,
+                ProvenanceEvent {
+                    subject: Some(lead(i, "00D000000000001")),
+                    action: Action::Generated as i32,
+                    origin: Origin::Synthetic as i32,
+                    environment: "sandbox".into(),
+                    generator: Some(provledger::proto::Generator {
+                        source: "gen.kill".into(),
+                        model: "m".into(),
+                        model_version: "1".into(),
+                        run_id: String::new(),
+                    }),
+                    digital_source_type: provledger::provenance::rules::TRAINED_ALGORITHMIC_DATA
+                        .into(),
+                    ..Default::default()
+                },
+            ));
+        }
+        for i in 0..SYNCED {
+            events.push((
+                &sync,
+                ProvenanceEvent {
+                    subject: Some(lead(i, "00D000000000002")),
+                    action: Action::Synced as i32,
+                    parents: vec![Parent {
+                        record: Some(lead(i, "00D000000000001")),
+                        leaf_index: None,
+                    }],
+                    environment: "production".into(),
+                    ..Default::default()
+                },
+            ));
+        }
+        let mut acked = Vec::new();
+        for (key, event) in events {
+            let envelope = sign(key, EVENT_PAYLOAD_TYPE, event.encode_to_vec());
+            let r = client
+                .append(AppendRequest {
+                    event: Some(envelope),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            acked.push((r.index, r.leaf_hash));
+        }
+        acked
+    });
+    child.kill().unwrap(); // SIGKILL: no drain, no index sync, no flush.
+    child.wait().unwrap();
+
+    let (mut child, url) = serve(&data);
+    rt.block_on(async {
+        let mut client = LogServiceClient::connect(url.clone()).await.unwrap();
+        for (index, leaf_hash) in &acked {
+            let proof = client
+                .get_inclusion_proof(GetInclusionProofRequest {
+                    leaf_hash: leaf_hash.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(proof.leaf_index, *index, "acknowledged entry lost or moved");
+        }
+        let size = acked.last().unwrap().0 + 1;
+        let mut lineage = LineageServiceClient::connect(url.clone()).await.unwrap();
+        let alerts = lineage
+            .list_alerts(ListAlertsRequest {
+                min_tree_size: size,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .alerts;
+        let ids: Vec<u64> = alerts.iter().map(|a| a.id).collect();
+        assert_eq!(ids, (1..=SYNCED).collect::<Vec<_>>());
+        let synced_at: Vec<u64> = acked[LEADS as usize..].iter().map(|(i, _)| *i).collect();
+        assert_eq!(
+            alerts.iter().map(|a| a.index).collect::<Vec<_>>(),
+            synced_at
+        );
+        let blast = lineage
+            .descendants(DescendantsRequest {
+                from: Some(descendants_request::From::GeneratorSource(
+                    "gen.kill".into(),
+                )),
+                min_tree_size: size,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(blast.total, LEADS + SYNCED);
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = ok(&["audit", "--data", data.to_str().unwrap()]);
+    assert!(out.contains("audit passed"), "{out}");
+}
