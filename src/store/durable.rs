@@ -46,10 +46,12 @@ impl Durability {
             Err(e) => return Err(e),
         };
         let mut any = false;
+        let mut present = HashSet::with_capacity(self.synced_blobs.len());
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name();
             if self.synced_blobs.contains(&name) {
+                present.insert(name);
                 continue;
             }
             match File::open(entry.path()) {
@@ -58,9 +60,11 @@ impl Durability {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
-            self.synced_blobs.insert(name);
+            present.insert(name);
             any = true;
         }
+        // Forget blobs sled has removed, so the set tracks the directory, not its history.
+        self.synced_blobs = present;
         if any {
             File::open(&blob_dir)?.sync_all()?;
         }
