@@ -69,12 +69,27 @@ enum Child {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Restart and proof figures alone, on a log kept in DATA (grown to SIZE first if smaller),
+    /// for investigating one size repeatedly.
+    Proofs {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        size: u64,
+        /// Seconds to wait after the restart before measuring proofs.
+        #[arg(long, default_value_t = 0.0)]
+        settle: f64,
+    },
 }
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
-    if let Some(Child::ServeChild { data }) = &args.child {
-        return server::serve_child(data);
+    match &args.child {
+        Some(Child::ServeChild { data }) => return server::serve_child(data),
+        Some(Child::Proofs { data, size, settle }) => {
+            return proofs_only(&args, data, *size, *settle);
+        }
+        None => {}
     }
     if args.quick {
         args.events = 3_000;
@@ -85,6 +100,34 @@ fn main() -> Result<()> {
         args.lineage_records = 5_000;
     }
     run(args)
+}
+
+fn proofs_only(args: &Args, data: &std::path::Path, size: u64, settle: f64) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let keys = events::presign(0, args.keys, 0)?.keys;
+    let load = proofs::load(data, size, &keys)?;
+    let (srv, restart) = rt.block_on(ServerProcess::start(data))?;
+    let after_start = srv.rss_mib()?;
+    std::thread::sleep(Duration::from_secs_f64(settle));
+    let span = Duration::from_secs_f64(args.proof_seconds);
+    let inc = rt.block_on(proofs::query(
+        &srv.url,
+        size,
+        proofs::ProofKind::Inclusion,
+        args.proof_clients,
+        span,
+    ))?;
+    let (rss, peak) = srv.rss_mib()?;
+    let cpu = srv.cpu_seconds()?;
+    srv.stop()?;
+    let (i50, i99, _) = latency_ms(inc.latencies.clone());
+    println!(
+        "size {size}: load {load:.1} s, restart {:.2} s, RSS after start {:.0} MiB, inclusion {:.0}/s p50 {i50:.2} ms p99 {i99:.2} ms, RSS {rss:.0} (peak {peak:.0}) MiB, server CPU {cpu:.1} s",
+        restart.as_secs_f64(),
+        after_start.0,
+        inc.rate()
+    );
+    Ok(())
 }
 
 fn machine() -> String {
