@@ -102,7 +102,16 @@ impl DataDir {
     /// Opens the log for serving, with the checkpoint key only.
     pub fn open_ledger(&self, config: LedgerConfig) -> Result<Ledger, DataDirError> {
         let signer = keyfile::read(&self.log_key())?;
+        let started = std::time::Instant::now();
         let store = LogStore::open(&self.store(), Some(signer))?;
-        Ok(Ledger::start(store, &self.index(), config)?)
+        let opened = started.elapsed();
+        let ledger = Ledger::start(store, &self.index(), config)?;
+        tracing::info!(
+            size = ledger.store().size(),
+            store_ms = opened.as_millis() as u64,
+            indexes_ms = (started.elapsed() - opened).as_millis() as u64,
+            "log opened and checked; hash indexes ready (lineage opens in the background)"
+        );
+        Ok(ledger)
     }
 }

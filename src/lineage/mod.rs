@@ -344,6 +344,7 @@ fn open_db(
     store: &LogStore,
     config: &LineageConfig,
 ) -> Result<(sled::Db, sled::Tree, Watermark), LineageError> {
+    let started = std::time::Instant::now();
     let db = sled::Config::new()
         .path(dir)
         .cache_capacity(config.cache_bytes)
@@ -362,6 +363,11 @@ fn open_db(
             }
         },
     };
+    tracing::info!(
+        indexed = mark.indexed,
+        open_ms = started.elapsed().as_millis() as u64,
+        "lineage database open"
+    );
     Ok((db, tree, mark))
 }
 

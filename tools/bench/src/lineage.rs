@@ -141,6 +141,9 @@ pub fn index_fully(dir: &DataDir, size: u64) -> Result<()> {
         }
     }
     ledger.shutdown();
+    // Let the kernel write back what loading left dirty, so the restart that follows measures
+    // the server, not the page cache's backlog.
+    let _ = std::process::Command::new("sync").status();
     Ok(())
 }
 
