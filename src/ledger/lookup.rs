@@ -297,21 +297,24 @@ impl Lookups {
         if let Some(index) = self.shared.lock().by_envelope.get(id) {
             return Ok(Some(*index));
         }
-        let size = store.size();
-        for candidate in self.indexes.by_envelope.map.get(id).map_err(index_error)? {
-            if candidate >= size {
-                continue;
-            }
-            let leaf = store.leaves(candidate, 1)?;
-            let Some(leaf) = leaf.first() else { continue };
-            let decoded = LogLeaf::decode(leaf.as_slice()).map_err(|e| {
-                StoreError::corrupt(format!("leaf {candidate} is not a LogLeaf: {e}"))
-            })?;
-            if decoded.envelope.as_ref().map(envelope_id).as_ref() == Some(id) {
-                return Ok(Some(candidate));
-            }
+        let candidates = self.indexes.by_envelope.map.get(id).map_err(index_error)?;
+        confirm(store, candidates, |keys| keys.envelope == *id)
+    }
+
+    /// The index of the entry whose signer and `external_id` give this key, confirmed against
+    /// the log.
+    pub fn find_external(
+        &self,
+        store: &LogStore,
+        key: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError> {
+        if let Some(index) = self.shared.lock().by_external.get(key) {
+            return Ok(Some(*index));
         }
-        Ok(None)
+        let candidates = self.indexes.by_external.map.get(key).map_err(index_error)?;
+        confirm(store, candidates, |keys| {
+            keys.external.as_ref() == Some(key)
+        })
     }
 
     /// The index of the entry with this leaf hash, confirmed against the tree.
@@ -329,30 +332,22 @@ impl Lookups {
     }
 }
 
-impl Lookups {
-    /// The index of the entry whose signer and `external_id` give this key, confirmed against
-    /// the log.
-    pub fn find_external(
-        &self,
-        store: &LogStore,
-        key: &[u8; 32],
-    ) -> Result<Option<u64>, StoreError> {
-        if let Some(index) = self.shared.lock().by_external.get(key) {
-            return Ok(Some(*index));
+/// The first candidate inside the log whose stored entry's keys pass `matches` (the hash
+/// indexes hold fingerprints, so a candidate is only a candidate).
+fn confirm(
+    store: &LogStore,
+    candidates: Vec<u64>,
+    matches: impl Fn(&EntryKeys) -> bool,
+) -> Result<Option<u64>, StoreError> {
+    let size = store.size();
+    for candidate in candidates.into_iter().filter(|c| *c < size) {
+        if let Some(leaf) = store.leaves(candidate, 1)?.first()
+            && matches(&EntryKeys::of_leaf(candidate, leaf)?)
+        {
+            return Ok(Some(candidate));
         }
-        let size = store.size();
-        for candidate in self.indexes.by_external.map.get(key).map_err(index_error)? {
-            if candidate >= size {
-                continue;
-            }
-            let leaf = store.leaves(candidate, 1)?;
-            let Some(leaf) = leaf.first() else { continue };
-            if EntryKeys::of_leaf(candidate, leaf)?.external.as_ref() == Some(key) {
-                return Ok(Some(candidate));
-            }
-        }
-        Ok(None)
     }
+    Ok(None)
 }
 
 /// The writer: moves pending entries into the files in log order, removes them from the map

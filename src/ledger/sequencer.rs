@@ -16,7 +16,7 @@ use crate::lineage::Follow;
 use crate::merkle::{Blake3, Hash, TreeHasher};
 use crate::proto::LogLeaf;
 use crate::registry::Registry;
-use crate::store::{LogStore, SignedCheckpoint};
+use crate::store::{LogStore, SignedCheckpoint, StoreError};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -109,6 +109,22 @@ pub(crate) fn run(
     tracing::debug!("sequencer: queue closed, stopping");
 }
 
+/// The outcome for an append whose key is already taken in this batch (`in_batch`) or in the log
+/// (`in_log`, asked only when the batch has none), or whose lookup failed; None for a new one.
+fn duplicate(
+    in_batch: Option<&usize>,
+    in_log: impl FnOnce() -> Result<Option<u64>, StoreError>,
+) -> Option<Outcome> {
+    if let Some(&pos) = in_batch {
+        return Some(Outcome::DuplicateInBatch(pos));
+    }
+    match in_log() {
+        Ok(Some(original)) => Some(Outcome::DuplicateInLog(original)),
+        Ok(None) => None,
+        Err(e) => Some(Outcome::Refused(e.into())),
+    }
+}
+
 /// What the sequencer carries from batch to batch.
 struct State {
     /// Set when the hash indexes could not be updated: appends stop until a restart (which
@@ -154,41 +170,23 @@ fn commit(
 
     for Pending { admitted, reply } in batch {
         replies.push(reply);
-        if let Some(&pos) = in_batch.get(&admitted.id) {
-            outcomes.push(Outcome::DuplicateInBatch(pos));
+        if let Some(outcome) = duplicate(in_batch.get(&admitted.id), || {
+            lookups.find_envelope(store, &admitted.id)
+        }) {
+            outcomes.push(outcome);
             continue;
-        }
-        match lookups.find_envelope(store, &admitted.id) {
-            Ok(Some(original)) => {
-                outcomes.push(Outcome::DuplicateInLog(original));
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                outcomes.push(Outcome::Refused(e.into()));
-                continue;
-            }
         }
         let external = match &admitted.payload {
             Payload::Event(event) => event.external,
             Payload::Key(_) => None,
         };
-        if let Some(external) = &external {
-            if let Some(&pos) = in_batch_external.get(external) {
-                outcomes.push(Outcome::DuplicateInBatch(pos));
-                continue;
-            }
-            match lookups.find_external(store, external) {
-                Ok(Some(original)) => {
-                    outcomes.push(Outcome::DuplicateInLog(original));
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    outcomes.push(Outcome::Refused(e.into()));
-                    continue;
-                }
-            }
+        if let Some(external) = &external
+            && let Some(outcome) = duplicate(in_batch_external.get(external), || {
+                lookups.find_external(store, external)
+            })
+        {
+            outcomes.push(outcome);
+            continue;
         }
         let at = first_index + leaves.len() as u64;
         let signer_ok = if working.is_empty() {

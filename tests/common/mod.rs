@@ -99,23 +99,7 @@ impl TestServer {
 
     /// Registers a new key with the given role, via an admin-signed entry.
     pub async fn register(&self, name: &str, role: Role) -> NoteSigner {
-        let signer = NoteSigner::generate(name).unwrap();
-        let envelope = key_action_envelope(
-            &self.admin,
-            key_action::Action::Register(KeyRegistration {
-                vkey: signer.verifier().to_vkey(),
-                role: role as i32,
-                ..Default::default()
-            }),
-        );
-        self.client()
-            .await
-            .append(AppendRequest {
-                event: Some(envelope),
-            })
-            .await
-            .unwrap();
-        signer
+        self.register_scoped(name, role, &[], &[]).await
     }
 
     /// Registers a new key with a role and scopes (empty = any).

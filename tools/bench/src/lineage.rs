@@ -47,23 +47,12 @@ pub fn load(data: &Path, records: u64, depth: u64) -> Result<(u64, f64)> {
     let start = Instant::now();
     let dir = DataDir::new(data);
     dir.init("bench.provledger/lineage")?;
-    let admin = provledger::keyfile::read(&dir.admin_key())?;
     let generator = NoteSigner::generate("bench-lineage-gen.example/v3")?;
     let sync = NoteSigner::generate("bench-lineage-sync.example")?;
-    {
-        let ledger = dir.open_ledger(LedgerConfig::default())?;
-        for (key, role) in [(&generator, Role::Generator), (&sync, Role::SyncJob)] {
-            let action = key_action::Action::Register(KeyRegistration {
-                vkey: key.verifier().to_vkey(),
-                role: role as i32,
-                ..Default::default()
-            });
-            ledger
-                .append_blocking(Some(key_action_envelope(&admin, action)))
-                .map_err(|e| anyhow::anyhow!("registering a key: {e}"))?;
-        }
-        ledger.shutdown();
-    }
+    register_keys(
+        &dir,
+        &[(&generator, Role::Generator), (&sync, Role::SyncJob)],
+    )?;
     let store = LogStore::<provledger::merkle::Blake3>::open(
         &dir.store(),
         Some(provledger::keyfile::read(&dir.log_key())?),
@@ -125,6 +114,24 @@ pub fn load(data: &Path, records: u64, depth: u64) -> Result<(u64, f64)> {
     drop(store);
     index_fully(&dir, size)?;
     Ok((size, start.elapsed().as_secs_f64()))
+}
+
+/// Registers `keys` through the ledger, signed by the data directory's admin key.
+pub fn register_keys(dir: &DataDir, keys: &[(&NoteSigner, Role)]) -> Result<()> {
+    let admin = provledger::keyfile::read(&dir.admin_key())?;
+    let ledger = dir.open_ledger(LedgerConfig::default())?;
+    for (key, role) in keys {
+        let action = key_action::Action::Register(KeyRegistration {
+            vkey: key.verifier().to_vkey(),
+            role: *role as i32,
+            ..Default::default()
+        });
+        ledger
+            .append_blocking(Some(key_action_envelope(&admin, action)))
+            .map_err(|e| anyhow::anyhow!("registering a key: {e}"))?;
+    }
+    ledger.shutdown();
+    Ok(())
 }
 
 /// Starts the ledger on `dir` until its hash and lineage indexes cover `size` entries, so a

@@ -8,12 +8,8 @@ use prost::Message;
 use provledger::datadir::DataDir;
 use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
 use provledger::keyfile;
-use provledger::ledger::key_action_envelope;
 use provledger::note::NoteSigner;
-use provledger::proto::{
-    GetConsistencyProofRequest, GetInclusionProofRequest, KeyRegistration, LogLeaf, Role,
-    key_action,
-};
+use provledger::proto::{GetConsistencyProofRequest, GetInclusionProofRequest, LogLeaf, Role};
 use provledger::store::LogStore;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,19 +24,8 @@ pub fn load(data: &Path, size: u64, keys: &[NoteSigner]) -> Result<f64> {
     let dir = DataDir::new(data);
     if !dir.is_initialised() {
         dir.init("bench.provledger/log")?;
-        let admin = keyfile::read(&dir.admin_key())?;
-        let ledger = dir.open_ledger(provledger::ledger::LedgerConfig::default())?;
-        for key in keys {
-            let action = key_action::Action::Register(KeyRegistration {
-                vkey: key.verifier().to_vkey(),
-                role: Role::Generator as i32,
-                ..Default::default()
-            });
-            ledger
-                .append_blocking(Some(key_action_envelope(&admin, action)))
-                .map_err(|e| anyhow::anyhow!("registering a key: {e}"))?;
-        }
-        ledger.shutdown();
+        let keys: Vec<_> = keys.iter().map(|k| (k, Role::Generator)).collect();
+        crate::lineage::register_keys(&dir, &keys)?;
     }
     let store = LogStore::<provledger::merkle::Blake3>::open(
         &dir.store(),
