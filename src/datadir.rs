@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <data>/log/        the sled store
-//! <data>/index/      hash indexes derived from the log (rebuilt from it when missing)
+//! <data>/index/      hash indexes and the lineage database, derived from the log (rebuilt from it when missing)
 //! <data>/log.key     the checkpoint signing key (the only secret the server needs)
 //! <data>/log.vkey    its public half, for auditors
 //! <data>/admin.key   the first admin key, written by `init` for convenience: move it off the

@@ -185,7 +185,12 @@ impl LineageService for LineageApi {
                     continue;
                 }
                 loop {
-                    match live.recv().await {
+                    let received = tokio::select! {
+                        received = live.recv() => received,
+                        // The client went away: stop now rather than at the next alert.
+                        () = tx.closed() => return,
+                    };
+                    match received {
                         Ok(alert) if alert.id < next => continue,
                         Ok(alert) if alert.id == next => {
                             next += 1;
