@@ -43,14 +43,6 @@ pub fn keyed(prefix: u8, key: &[u8; 16], index: u64) -> [u8; 25] {
     k
 }
 
-/// `prefix ‖ key16`: the scan prefix of one record, generator or signer.
-pub fn scan(prefix: u8, key: &[u8; 16]) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = prefix;
-    k[1..].copy_from_slice(key);
-    k
-}
-
 /// The log index at the end of a [`keyed`] key.
 pub fn index_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(17..25)?.try_into().ok()?;
@@ -219,6 +211,6 @@ mod tests {
         assert_eq!(Links::decode(&group[..group.len() - 1]), None);
         let k = keyed(EVENT, &[3; 16], 42);
         assert_eq!(index_of(&k), Some(42));
-        assert!(k.starts_with(&scan(EVENT, &[3; 16])));
+        assert_eq!((k[0], &k[1..17]), (EVENT, &[3u8; 16][..]));
     }
 }

@@ -252,10 +252,6 @@ impl Lineage {
         self.indexed.borrow().unwrap_or(0)
     }
 
-    pub fn config(&self) -> &LineageConfig {
-        &self.config
-    }
-
     fn check_running(&self) -> Result<(), LineageError> {
         match &*self.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(reason) => Err(LineageError::Stopped(reason.clone())),
