@@ -13,6 +13,7 @@ pub mod note;
 pub mod provenance;
 pub mod registry;
 pub mod store;
+pub mod watermark;
 
 pub mod proto {
     tonic::include_proto!("provledger.v1");

@@ -271,17 +271,102 @@ fn a_flipped_leaf_byte_is_located_by_the_audit() {
     );
 }
 
+/// Node `index` of `level` in the store's node files: `tree/level-NN`, 32 bytes per node.
+fn node_file(dir: &Path, level: u8) -> std::path::PathBuf {
+    dir.join("tree").join(format!("level-{level:02}"))
+}
+
+fn flip_node_byte(dir: &Path, level: u8, index: u64) {
+    let path = node_file(dir, level);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[index as usize * 32 + 5] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+}
+
 #[test]
-fn a_flipped_node_byte_is_caught_at_open_and_by_the_audit() {
-    // Tile (stratum 0, index 3) holds leaf hashes 768..1000; its last bytes are the highest
-    // complete node on its top level.
-    let mut tile_key = vec![b't', 0];
-    tile_key.extend(3u64.to_be_bytes());
-    let dir = damaged_store(|db| flip_byte(db, &tile_key, 1));
+fn a_flipped_frontier_node_is_caught_at_open() {
+    // 1000 = 512 + 256 + 128 + 64 + 32 + 8: node 124 of level 3 (leaves 992..999) is the last
+    // node of the right edge, and the open-time check recomputes the root from it.
+    let dir = damaged_store(|_| {});
+    flip_node_byte(dir.path(), 3, 124);
     match LogStore::<Blake3>::open(dir.path(), None) {
-        Err(StoreError::RootMismatch { size: 1000, .. }) => {}
+        Err(e @ StoreError::RootMismatch { size: 1000, .. }) => {
+            assert!(e.to_string().contains("refusing to serve"), "{e}")
+        }
         other => panic!("open should refuse the store, got {other:?}"),
     }
+}
+
+#[test]
+fn a_flipped_inner_node_is_located_by_the_audit() {
+    // Node 3 of level 2 covers leaves 12..15; it is not on the right edge, so open accepts the
+    // store and only the audit, recomputing every node, finds it.
+    let dir = damaged_store(|_| {});
+    flip_node_byte(dir.path(), 2, 3);
+    flip_node_byte(dir.path(), 0, 700);
+    let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    let report = provledger::store::audit(&store).unwrap();
+    assert_eq!(
+        report.problems,
+        vec![
+            AuditProblem::Node {
+                level: 2,
+                index: 3,
+                first_leaf: 12
+            },
+            AuditProblem::LeafHash { index: 700 },
+        ]
+    );
+    // A proof that carries the damaged node (leaf 8's path has it as a sibling) no longer
+    // verifies against the signed root.
+    let signed = store.latest().checkpoint.clone();
+    let proof = store.inclusion_proof(8, 1000).unwrap();
+    let (hashes, _) = reference(1000);
+    assert!(verify_inclusion::<Blake3>(8, 1000, &hashes[8], &proof, &signed.root).is_err());
+}
+
+#[test]
+fn node_files_are_recomputed_past_their_durable_watermark() {
+    let dir = damaged_store(|_| {});
+    let tree = dir.path().join("tree");
+    // As after a crash: the files were last synced at 600; the nodes of later leaves are lost
+    // or were half written, and an uncommitted append left nodes past the log's end.
+    provledger::watermark::write(&tree, "synced", 600).unwrap();
+    for level in 0..10u8 {
+        let path = node_file(dir.path(), level);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let keep = ((600u64 >> level) * 32) as usize;
+        bytes.truncate(keep);
+        bytes.extend(vec![0xAB; 40 * 32]);
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let store = LogStore::<Blake3>::open(dir.path(), Some(signer())).unwrap();
+    assert_eq!(store.size(), 1000);
+    assert_eq!(
+        std::fs::metadata(node_file(dir.path(), 0)).unwrap().len(),
+        1000 * 32
+    );
+    let report = provledger::store::audit(&store).unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    append_range(&store, 1000, 1010);
+    drop(store);
+    assert_eq!(provledger::watermark::read(&tree, "synced"), 1010);
+}
+
+#[test]
+fn lost_node_files_are_rebuilt_from_the_leaves() {
+    let dir = damaged_store(|_| {});
+    std::fs::remove_dir_all(dir.path().join("tree")).unwrap();
+    let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    let (hashes, tree) = reference(1000);
+    assert_eq!(
+        store.root_at(1000).unwrap(),
+        root::<Blake3, _>(&tree, 1000).unwrap()
+    );
+    let proof = store.inclusion_proof(321, 1000).unwrap();
+    let signed = store.latest().checkpoint.clone();
+    verify_inclusion::<Blake3>(321, 1000, &hashes[321], &proof, &signed.root).unwrap();
+    assert!(provledger::store::audit(&store).unwrap().is_clean());
 }
 
 #[test]

@@ -24,9 +24,9 @@ use crate::hashindex::{HashIndex, HashIndexError};
 use crate::merkle::{Blake3, Hash, TreeHasher};
 use crate::proto::{LogLeaf, ProvenanceEvent, SignedEvent};
 use crate::store::{LogStore, StoreError};
+use crate::watermark;
 use prost::Message;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -145,7 +145,7 @@ impl Indexes {
             index.map.sync().map_err(index_error)?;
         }
         for index in self.all() {
-            write_watermark(&index.dir, size).map_err(StoreError::Io)?;
+            watermark::write(&index.dir, WATERMARK_FILE, size).map_err(StoreError::Io)?;
         }
         Ok(())
     }
@@ -165,7 +165,7 @@ impl Lookups {
                 let from = indexes
                     .all()
                     .iter()
-                    .map(|i| read_watermark(&i.dir))
+                    .map(|i| watermark::read(&i.dir, WATERMARK_FILE))
                     .min()
                     .unwrap_or(0)
                     .min(store.size());
@@ -420,21 +420,3 @@ fn write_loop(indexes: &Indexes, shared: &Shared, start: u64) {
 const WATERMARK_FILE: &str = "watermark";
 /// The index directories, in the order envelopes, leaves, externals.
 const SUBDIRS: [&str; 3] = ["envelopes", "leaves", "externals"];
-
-/// The recorded watermark, or 0 when there is none (a new or damaged index starts from 0).
-fn read_watermark(dir: &Path) -> u64 {
-    std::fs::read(dir.join(WATERMARK_FILE))
-        .ok()
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-        .map_or(0, u64::from_be_bytes)
-}
-
-/// Records the watermark atomically: write a temporary file, fsync it, rename it over the old.
-fn write_watermark(dir: &Path, size: u64) -> std::io::Result<()> {
-    let tmp = dir.join("watermark.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&size.to_be_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(WATERMARK_FILE))?;
-    std::fs::File::open(dir)?.sync_all()
-}

@@ -4,14 +4,12 @@
 //! This is tamper detection. It reports where stored data diverges, by leaf index, and what is
 //! wrong: a leaf whose bytes no longer match its tree hash, an interior node that does not match
 //! its children, a checkpoint whose signature fails or whose root does not match the leaves.
-//! Memory stays bounded: one frontier and one tile per stratum. It reads, never writes.
+//! Memory stays bounded: one frontier. It reads, never writes.
 
 use super::error::StoreError;
 use super::leaves::Chunk;
 use super::log::{LogStore, decode_checkpoint};
-use super::tile::{Tile, TileId, locate};
 use crate::merkle::{Frontier, NodeId, TreeHasher};
-use std::collections::BTreeMap;
 
 /// At most this many problems are listed; the count goes on.
 const MAX_LISTED: usize = 100;
@@ -34,12 +32,6 @@ pub enum AuditProblem {
     },
     #[error("tree node level {level} index {index} is missing")]
     MissingNode { level: u8, index: u64 },
-    #[error("tile {stratum}/{index}: {reason}")]
-    Tile {
-        stratum: u8,
-        index: u64,
-        reason: String,
-    },
     #[error("checkpoint at size {size}: {reason}")]
     Checkpoint { size: u64, reason: String },
     #[error(
@@ -97,7 +89,6 @@ pub fn audit<H: TreeHasher>(store: &LogStore<H>) -> Result<AuditReport, StoreErr
     let mut report = AuditReport::default();
     let latest_size = store.size();
     let mut sizes = store.checkpoint_sizes().peekable();
-    let mut tiles: BTreeMap<u8, (TileId, Option<Tile>)> = BTreeMap::new();
     let mut frontier = Frontier::<H>::new();
 
     // Checkpoints at sizes reached so far.
@@ -149,7 +140,7 @@ pub fn audit<H: TreeHasher>(store: &LogStore<H>) -> Result<AuditReport, StoreErr
             let mut created = Vec::new();
             frontier.push(H::hash_leaf(leaf), |id, hash| created.push((id, *hash)));
             for (id, hash) in created {
-                compare_node(store, &mut tiles, id, &hash, &mut report)?;
+                compare_node(store, id, &hash, &mut report)?;
             }
             report.leaves += 1;
             check_checkpoints(frontier.size(), &frontier.root(), &mut sizes, &mut report)?;
@@ -190,40 +181,17 @@ fn check_one_checkpoint<H: TreeHasher>(
 
 fn compare_node<H: TreeHasher>(
     store: &LogStore<H>,
-    tiles: &mut BTreeMap<u8, (TileId, Option<Tile>)>,
     id: NodeId,
     hash: &[u8; 32],
     report: &mut AuditReport,
 ) -> Result<(), StoreError> {
-    let (tile_id, level, slot) = locate(id);
-    let current = tiles.get(&tile_id.stratum).map(|(t, _)| *t);
-    if current != Some(tile_id) {
-        let tile = match store.raw_tile(tile_id)? {
-            None => None,
-            Some(bytes) => match Tile::decode(&bytes) {
-                Ok(tile) => Some(tile),
-                Err(e) => {
-                    report.found(AuditProblem::Tile {
-                        stratum: tile_id.stratum,
-                        index: tile_id.index,
-                        reason: e.to_string(),
-                    });
-                    None
-                }
-            },
-        };
-        tiles.insert(tile_id.stratum, (tile_id, tile));
-    }
-    let stored = tiles
-        .get(&tile_id.stratum)
-        .and_then(|(_, tile)| tile.as_ref())
-        .and_then(|tile| tile.get(level, slot));
+    let stored = store.stored_node(id)?;
     match stored {
         None => report.found(AuditProblem::MissingNode {
             level: id.level,
             index: id.index,
         }),
-        Some(stored) if stored != hash => report.found(if id.level == 0 {
+        Some(stored) if stored != *hash => report.found(if id.level == 0 {
             AuditProblem::LeafHash { index: id.index }
         } else {
             AuditProblem::Node {

@@ -4,15 +4,11 @@
 //! | key                                   | value                                  |
 //! |---------------------------------------|----------------------------------------|
 //! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`])       |
-//! | `b't'` ‖ stratum `u8` ‖ index `u64`   | a hash tile ([`super::tile`])          |
 //! | `b'c'` ‖ tree size `u64`              | the signed checkpoint note (UTF-8)     |
 //! | `b'm'` ‖ name                         | log metadata (origin, log vkey)        |
 //! | `b'x'` ‖ index key                    | indexes kept by layers above the store |
 
-use super::tile::TileId;
-
 pub const LEAF_PREFIX: u8 = b'l';
-pub const TILE_PREFIX: u8 = b't';
 pub const CHECKPOINT_PREFIX: u8 = b'c';
 pub const INDEX_PREFIX: u8 = b'x';
 
@@ -24,15 +20,6 @@ pub const META_LOG_VKEY: &[u8] = b"m/log_vkey";
 /// Key of the leaf chunk starting at `first`.
 pub fn leaf_chunk(first: u64) -> [u8; 9] {
     prefixed(LEAF_PREFIX, first)
-}
-
-/// Key of a hash tile.
-pub fn tile(id: TileId) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[0] = TILE_PREFIX;
-    k[1] = id.stratum;
-    k[2..].copy_from_slice(&id.index.to_be_bytes());
-    k
 }
 
 /// Key of the checkpoint for `size`.
@@ -78,11 +65,5 @@ mod tests {
         );
         assert_eq!(decode_prefixed(LEAF_PREFIX, &checkpoint(42)), None);
         assert_eq!(decode_prefixed(LEAF_PREFIX, b"l123"), None);
-        let t = tile(TileId {
-            stratum: 1,
-            index: 3,
-        });
-        assert_eq!(t[0], TILE_PREFIX);
-        assert_eq!(t[1], 1);
     }
 }

@@ -1,9 +1,12 @@
-//! [`LogStore`]: the Merkle log on sled — leaves, tree tiles and signed checkpoints.
+//! [`LogStore`]: the Merkle log — leaves and signed checkpoints in sled, tree nodes in flat files.
 //!
 //! Invariants:
-//! - Every append is one sled batch holding the new leaf chunks, every tile it changed and the
-//!   checkpoint signed for the new size, made durable ([`Durability`]) before `append` returns.
-//!   After a crash the store therefore holds a whole number of appends, never part of one.
+//! - Every append is one sled batch holding the new leaf chunks and the checkpoint signed for the
+//!   new size, made durable ([`Durability`]) before `append` returns. After a crash the store
+//!   therefore holds a whole number of appends, never part of one.
+//! - Tree nodes ([`NodeFiles`]) are derived from the leaves: an append writes its new nodes
+//!   before its sled batch and they are synced lazily; `open` cuts off nodes beyond the log's
+//!   size and recomputes those past the files' durable watermark from the stored leaves.
 //! - Stored nodes are final: a node is written once, when it completes, and never changes.
 //! - The latest stored checkpoint describes exactly the stored leaves; `open` checks that the
 //!   stored nodes reproduce its root and refuses the store otherwise.
@@ -11,20 +14,25 @@
 //!   checkpoints are inconsistent.
 //!
 //! One writer appends at a time (a mutex); readers never block on it and see only published
-//! sizes. Memory is bounded by the frontier and one partial tile per stratum, whatever the size.
+//! sizes. Memory is bounded by the frontier, whatever the size.
 
 use super::durable::Durability;
 use super::error::StoreError;
 use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
-use super::tile::{Tile, TileId, locate, read_slot};
+use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
 use crate::checkpoint::{Checkpoint, open_checkpoint};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
 use crate::note::{NoteSigner, NoteVerifier};
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+/// The node files' directory inside the store's directory.
+const TREE_DIR: &str = "tree";
+/// Leaves read at a time when recomputing nodes at open.
+const REPLAY_BATCH: u64 = 4096;
 
 /// A checkpoint with the signed note it was published as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +65,9 @@ pub struct Appended {
 struct Writer<H: TreeHasher> {
     signer: NoteSigner,
     frontier: Frontier<H>,
-    /// Partial tiles on the right edge, kept to avoid re-reading them.
-    open_tiles: BTreeMap<TileId, Tile>,
     durability: Durability,
+    /// Makes written nodes durable in the background; stopped (with a last sync) on drop.
+    _syncer: NodeSyncer,
     poisoned: bool,
 }
 
@@ -67,6 +75,9 @@ struct Writer<H: TreeHasher> {
 pub struct LogStore<H: TreeHasher = Blake3> {
     db: sled::Db,
     dir: PathBuf,
+    nodes: Arc<NodeFiles>,
+    /// The size whose nodes are all written, for the syncer.
+    nodes_written: Arc<AtomicU64>,
     origin: String,
     verifier: NoteVerifier,
     published: RwLock<Arc<SignedCheckpoint>>,
@@ -148,9 +159,12 @@ impl<H: TreeHasher> LogStore<H> {
             }
         }
         let latest = latest_checkpoint(&db, &verifier, &origin)?;
+        let nodes = Arc::new(NodeFiles::open(&dir.join(TREE_DIR))?);
         let mut store = LogStore {
             db,
             dir: dir.to_path_buf(),
+            nodes_written: Arc::new(AtomicU64::new(latest.checkpoint.size)),
+            nodes,
             origin,
             verifier,
             published: RwLock::new(Arc::new(latest)),
@@ -159,11 +173,16 @@ impl<H: TreeHasher> LogStore<H> {
         };
         let frontier = store.check_integrity()?;
         if let Some(signer) = signer {
+            let syncer = NodeSyncer::start(
+                store.nodes.clone(),
+                store.nodes_written.clone(),
+                frontier.size(),
+            )?;
             store.writer = Some(Mutex::new(Writer {
                 signer,
                 frontier,
-                open_tiles: BTreeMap::new(),
                 durability: Durability::new(dir)?,
+                _syncer: syncer,
                 poisoned: false,
             }));
         }
@@ -171,7 +190,10 @@ impl<H: TreeHasher> LogStore<H> {
     }
 
     /// The open-time check: stored leaves end exactly at the latest checkpoint's size, and the
-    /// stored nodes reproduce its root. Returns the frontier to append from.
+    /// stored nodes reproduce its root. First brings the node files to exactly that size: nodes
+    /// beyond it are cut off, nodes past the files' durable watermark are recomputed from the
+    /// leaves (all of them, if the files are missing or unreadable). Returns the frontier to
+    /// append from.
     fn check_integrity(&self) -> Result<Frontier<H>, StoreError> {
         let latest = self.latest();
         let size = latest.checkpoint.size;
@@ -191,10 +213,22 @@ impl<H: TreeHasher> LogStore<H> {
                 "the stored leaves end at {stored_end} but the latest checkpoint is for size {size}"
             )));
         }
-        let ids = Frontier::<H>::node_ids(size);
-        let hashes = self.read_hashes(&ids)?;
-        let frontier = Frontier::<H>::from_hashes(size, &hashes)
-            .ok_or_else(|| StoreError::corrupt("frontier hashes"))?;
+        self.nodes.truncate(size)?;
+        let synced = self.nodes.synced_size().min(size);
+        let mut frontier = match self.frontier_from_files(synced)? {
+            Some(frontier) => frontier,
+            None => {
+                tracing::warn!(
+                    synced,
+                    "tree node files incomplete; recomputing every node from the leaves"
+                );
+                Frontier::new()
+            }
+        };
+        if frontier.size() < size {
+            self.replay_nodes(&mut frontier, size)?;
+            self.nodes.sync_up_to(size)?;
+        }
         let stored = frontier.root();
         if stored != latest.checkpoint.root {
             return Err(StoreError::RootMismatch {
@@ -204,6 +238,31 @@ impl<H: TreeHasher> LogStore<H> {
             });
         }
         Ok(frontier)
+    }
+
+    /// The frontier of `size` read from the node files, or `None` if one of its nodes is missing.
+    fn frontier_from_files(&self, size: u64) -> Result<Option<Frontier<H>>, StoreError> {
+        let mut hashes = Vec::new();
+        for id in Frontier::<H>::node_ids(size) {
+            match self.nodes.read(id)? {
+                Some(hash) => hashes.push(hash),
+                None => return Ok(None),
+            }
+        }
+        Ok(Frontier::<H>::from_hashes(size, &hashes))
+    }
+
+    /// Recomputes and writes the nodes of the stored leaves from `frontier.size()` to `size`.
+    fn replay_nodes(&self, frontier: &mut Frontier<H>, size: u64) -> Result<(), StoreError> {
+        while frontier.size() < size {
+            let leaves = self.leaves(frontier.size(), REPLAY_BATCH.min(size - frontier.size()))?;
+            let mut runs = NodeRuns::default();
+            for leaf in &leaves {
+                frontier.push(H::hash_leaf(leaf), |id, hash| runs.push(id, hash));
+            }
+            runs.write(&self.nodes)?;
+        }
+        Ok(())
     }
 
     /// The log's origin line.
@@ -259,36 +318,15 @@ impl<H: TreeHasher> LogStore<H> {
                 checkpoint: self.latest(),
             });
         }
-        // Work on copies, so a failure before the write leaves memory as it was.
+        // Work on a copy, so a failure before the commit leaves memory as it was. Nodes written
+        // for an append that then fails lie beyond the published size: no reader asks for them,
+        // the next append overwrites them, and `open` cuts them off.
         let mut frontier = w.frontier.clone();
-        let mut tiles: BTreeMap<TileId, Tile> = BTreeMap::new();
-        let mut failure = None;
+        let mut runs = NodeRuns::default();
         for leaf in leaves {
-            frontier.push(H::hash_leaf(leaf.as_ref()), |node, hash| {
-                let (tile_id, level, slot) = locate(node);
-                if let std::collections::btree_map::Entry::Vacant(slot) = tiles.entry(tile_id) {
-                    let loaded = match w.open_tiles.get(&tile_id) {
-                        Some(tile) => Ok(tile.clone()),
-                        None => self.load_tile(tile_id),
-                    };
-                    match loaded {
-                        Ok(tile) => {
-                            slot.insert(tile);
-                        }
-                        Err(e) => {
-                            failure.get_or_insert(e);
-                            return;
-                        }
-                    }
-                }
-                if let Some(tile) = tiles.get_mut(&tile_id) {
-                    tile.set(level, slot, *hash);
-                }
-            });
+            frontier.push(H::hash_leaf(leaf.as_ref()), |id, hash| runs.push(id, hash));
         }
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        runs.write(&self.nodes)?;
         let checkpoint = Checkpoint {
             origin: self.origin.clone(),
             size: frontier.size(),
@@ -302,9 +340,6 @@ impl<H: TreeHasher> LogStore<H> {
         for group in split_into_chunks(leaves) {
             batch.insert(&keys::leaf_chunk(at), encode_chunk(group));
             at += group.len() as u64;
-        }
-        for (id, tile) in &tiles {
-            batch.insert(&keys::tile(*id), tile.encode());
         }
         batch.insert(&keys::checkpoint(checkpoint.size), note.as_bytes());
         for (key, value) in index {
@@ -321,13 +356,7 @@ impl<H: TreeHasher> LogStore<H> {
         }
 
         w.frontier = frontier;
-        for (id, tile) in tiles {
-            if tile.width() < super::tile::TILE_WIDTH {
-                w.open_tiles.insert(id, tile);
-            } else {
-                w.open_tiles.remove(&id);
-            }
-        }
+        self.nodes_written.store(checkpoint.size, Ordering::Release);
         let published = Arc::new(SignedCheckpoint { checkpoint, note });
         match self.published.write() {
             Ok(mut guard) => *guard = published.clone(),
@@ -337,13 +366,6 @@ impl<H: TreeHasher> LogStore<H> {
             first_index,
             checkpoint: published,
         })
-    }
-
-    fn load_tile(&self, id: TileId) -> Result<Tile, StoreError> {
-        match self.db.get(keys::tile(id))? {
-            None => Ok(Tile::default()),
-            Some(bytes) => Tile::decode(&bytes).map_err(|e| tile_corrupt(id, e)),
-        }
     }
 
     /// The checkpoint published at exactly `size`.
@@ -452,9 +474,15 @@ impl<H: TreeHasher> LogStore<H> {
         })
     }
 
-    /// The stored tile bytes, for the audit.
-    pub(crate) fn raw_tile(&self, id: TileId) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.db.get(keys::tile(id))?)
+    /// The stored hash of a node, `None` if it is not stored. For the audit.
+    pub(crate) fn stored_node(&self, id: NodeId) -> Result<Option<Hash>, StoreError> {
+        Ok(self.nodes.read(id)?)
+    }
+
+    /// The directory of the tree's node files, for tools that inspect or damage stores on
+    /// purpose.
+    pub fn tree_dir(&self) -> &Path {
+        self.nodes.dir()
     }
 
     /// An index entry written with [`LogStore::append_with_index`].
@@ -491,31 +519,16 @@ impl<H: TreeHasher> HashReader for LogStore<H> {
     type Error = StoreError;
 
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        let mut cached: Option<(TileId, sled::IVec)> = None;
-        for &id in ids {
-            let (tile_id, level, slot) = locate(id);
-            let bytes = match &cached {
-                Some((cached_id, bytes)) if *cached_id == tile_id => bytes.clone(),
-                _ => {
-                    let bytes = self.db.get(keys::tile(tile_id))?.ok_or_else(|| {
-                        StoreError::corrupt(format!(
-                            "tile {}/{} holding node {}/{} is missing",
-                            tile_id.stratum, tile_id.index, id.level, id.index
-                        ))
-                    })?;
-                    cached = Some((tile_id, bytes.clone()));
-                    bytes
-                }
-            };
-            let hash = read_slot(&bytes, level, slot)
-                .map_err(|e| tile_corrupt(tile_id, e))?
-                .ok_or_else(|| {
-                    StoreError::corrupt(format!("node {}/{} is not stored", id.level, id.index))
-                })?;
-            out.push(hash);
-        }
-        Ok(out)
+        ids.iter()
+            .map(|&id| {
+                self.nodes.read(id)?.ok_or_else(|| {
+                    StoreError::corrupt(format!(
+                        "tree node {}/{} is not stored",
+                        id.level, id.index
+                    ))
+                })
+            })
+            .collect()
     }
 }
 
@@ -583,10 +596,6 @@ pub(crate) fn decode_checkpoint(
         checkpoint,
         note: note.to_string(),
     })
-}
-
-fn tile_corrupt(id: TileId, e: impl std::fmt::Display) -> StoreError {
-    StoreError::corrupt(format!("tile {}/{}: {e}", id.stratum, id.index))
 }
 
 fn proof_error(e: ProofError<StoreError>) -> StoreError {

@@ -1,5 +1,5 @@
-//! The log's storage on sled: leaves in chunks, tree nodes in tiles, signed checkpoints, atomic
-//! durable appends, the open-time integrity check and the full audit.
+//! The log's storage: leaves in chunks and signed checkpoints in sled, tree nodes in flat
+//! per-level files, atomic durable appends, the open-time integrity check and the full audit.
 //!
 //! The Merkle math lives in [`crate::merkle`]; this module decides only where bytes go. It has
 //! no network code and knows nothing of what a leaf means.
@@ -10,7 +10,7 @@ mod error;
 mod keys;
 mod leaves;
 mod log;
-mod tile;
+mod nodes;
 
 pub use audit::{AuditProblem, AuditReport, audit};
 pub use error::StoreError;
