@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use provledger::ledger::LedgerConfig;
+use provledger::lineage::db::LineageDb;
 use provledger::lineage::keys::{WATERMARK, Watermark};
 use provledger::proto::{
     Action, DescendantsRequest, DescendantsResponse, ListAlertsRequest, ListAlertsResponse, Parent,
@@ -104,10 +105,11 @@ async fn reindexing_entries_already_filed_counts_nothing_twice() {
     let (dir, _tmp) = server.stop().await;
     {
         // As if a crash had lost only the watermark: every entry is filed again over itself.
-        let db = sled::open(dir.index().join("lineage")).unwrap();
-        let tree = db.open_tree("lineage").unwrap();
-        tree.insert(WATERMARK, &Watermark::START.encode()).unwrap();
-        db.flush().unwrap();
+        let db = LineageDb::open(&dir.index().join("lineage"), 1 << 20).unwrap();
+        let mut batch = db.batch();
+        batch.insert(WATERMARK, Watermark::START.encode());
+        db.apply(batch).unwrap();
+        db.persist().unwrap();
     }
     let server = TestServer::open(dir, LedgerConfig::default()).await;
     assert_eq!(answers(&server).await, before);

@@ -4,7 +4,7 @@
 //!
 //! Invariants:
 //! - Entries are indexed in log order, a chunk at a time; each chunk's entries, its alerts and
-//!   the new watermark are one sled batch, so after a crash the database holds whole chunks and
+//!   the new watermark are one database batch, so after a crash the database holds whole chunks and
 //!   the indexer resumes exactly at its watermark: nothing missed, nothing filed twice, alert ids
 //!   the same as before the crash.
 //! - Only entries below the store's size (durable, acknowledged) are read; the watermark never
@@ -13,6 +13,7 @@
 //! - A record's state at an event depends only on earlier entries (parents precede children),
 //!   so computing it once, at indexing time, is final.
 
+use super::db::LineageDb;
 use super::keys::{self, EventState, Link, Links, Watermark};
 use super::{LineageConfig, LineageError};
 use crate::envelope::EVENT_PAYLOAD_TYPE;
@@ -23,10 +24,10 @@ use crate::store::LogStore;
 use prost::Message;
 use std::collections::HashMap;
 
-/// Entries per sled batch.
+/// Entries per database batch.
 pub const CHUNK: u64 = 1000;
 
-/// The states filed in the chunk being built, not yet in sled.
+/// The states filed in the chunk being built, not yet in the database.
 type Overlay = HashMap<[u8; 16], Vec<(u64, EventState)>>;
 
 /// A chunk's generator and signer entries, per (prefix, key): (index, encoded link).
@@ -34,7 +35,7 @@ type Groups = HashMap<(u8, [u8; 16]), Vec<(u64, Vec<u8>)>>;
 
 /// The latest state of `record` strictly before `before`.
 pub(crate) fn state_before(
-    tree: &sled::Tree,
+    tree: &LineageDb,
     overlay: Option<&Overlay>,
     record: &[u8; 16],
     before: u64,
@@ -60,7 +61,7 @@ pub(crate) fn state_before(
 
 /// The state of `record` just after its event at `index`, if that entry is one of its events.
 fn state_at(
-    tree: &sled::Tree,
+    tree: &LineageDb,
     overlay: &Overlay,
     record: &[u8; 16],
     index: u64,
@@ -83,12 +84,12 @@ fn state_at(
 /// raised (already in the batch).
 pub(crate) fn index_chunk(
     store: &LogStore,
-    tree: &sled::Tree,
+    tree: &LineageDb,
     config: &LineageConfig,
     from: Watermark,
     to: u64,
 ) -> Result<(Watermark, Vec<ContaminationAlert>), LineageError> {
-    let mut batch = sled::Batch::default();
+    let mut batch = tree.batch();
     let mut overlay = Overlay::new();
     // Generator and signer entries of this chunk, grouped per (prefix, key), in log order.
     let mut groups = Groups::new();
@@ -142,7 +143,7 @@ pub(crate) fn index_chunk(
                     Action::Generated | Action::Captured | Action::Attested
                 ),
             };
-            batch.insert(&keys::keyed(keys::EVENT, &record, index), &state.encode());
+            batch.insert(keys::keyed(keys::EVENT, &record, index), state.encode());
             overlay.entry(record).or_default().push((index, state));
             let link = Link {
                 record: subject.clone(),
@@ -152,7 +153,7 @@ pub(crate) fn index_chunk(
             if !parents.is_empty() {
                 let one = Links::encode(&[(index, link.clone())]);
                 for (key, _) in &parents {
-                    batch.insert(&keys::keyed(keys::CHILD, key, index), one.as_slice());
+                    batch.insert(keys::keyed(keys::CHILD, key, index), one.as_slice());
                 }
             }
             if action == Action::Generated
@@ -186,7 +187,7 @@ pub(crate) fn index_chunk(
                     logged_at: leaf.logged_at,
                     parents: parents.into_iter().map(|(_, p)| p).collect(),
                 };
-                batch.insert(&keys::alert(alert.id), alert.encode_to_vec());
+                batch.insert(keys::alert(alert.id), alert.encode_to_vec());
                 mark.next_alert += 1;
                 alerts.push(alert);
             }
@@ -194,11 +195,11 @@ pub(crate) fn index_chunk(
     }
     for ((prefix, key), entries) in groups {
         if let Some((first, _)) = entries.first() {
-            batch.insert(&keys::keyed(prefix, &key, *first), Links::encode(&entries));
+            batch.insert(keys::keyed(prefix, &key, *first), Links::encode(&entries));
         }
     }
-    batch.insert(keys::WATERMARK, &mark.encode());
-    tree.apply_batch(batch)?;
+    batch.insert(keys::WATERMARK, mark.encode());
+    tree.apply(batch)?;
     Ok((mark, alerts))
 }
 

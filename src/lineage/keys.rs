@@ -1,5 +1,5 @@
 //! Every key of the lineage database, in one place, and the encodings of its values. Integers
-//! are big-endian, so sled's byte order is log order within each prefix.
+//! are big-endian, so the database's byte order is log order within each prefix.
 //!
 //! | key                                    | value                                        |
 //! |----------------------------------------|----------------------------------------------|
@@ -12,7 +12,7 @@
 //!
 //! Generator and signer entries are grouped: the indexer writes one key per generator (signer)
 //! per chunk, under the index of the group's first entry, holding every entry of that chunk in
-//! log order; so a generator's thousands of records cost a handful of sled keys, not thousands.
+//! log order; so a generator's thousands of records cost a handful of keys, not thousands.
 //! Child links are written one per key, in the same format.
 //!
 //! Record keys are [`crate::provenance::record::record_key`] of the normalised record;

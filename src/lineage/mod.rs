@@ -1,8 +1,8 @@
 //! Lineage: the indexes that answer "where did this record come from" and "what was derived
 //! from it", kept by an indexer that follows the log, and the queries over them.
 //!
-//! The lineage database is derived data, in its own sled database beside the log (so its writes
-//! never share the log's fsyncs): [`indexer`] files each provenance event, in log order, with a
+//! The lineage database ([`db`]) is derived data, in its own LSM-tree database beside the log
+//! (so its writes never share the log's fsyncs): [`indexer`] files each provenance event, in log order, with a
 //! durable watermark in the same batch. Every answer says the tree size it reflects; a caller may
 //! wait for a size ([`Lineage::wait_for`]). A database that cannot be read is rebuilt from the
 //! log. The database is opened on the indexer's thread, so a restart serves the log at once
@@ -11,12 +11,14 @@
 //! What it leaves out: checking events (the ledger's admission does that, before anything is
 //! written) and transport (the gRPC service maps [`LineageError`] to status codes).
 
+pub mod db;
 mod indexer;
 pub mod keys;
 pub mod query;
 
 use crate::proto::ContaminationAlert;
 use crate::store::{LogStore, StoreError};
+use db::LineageDb;
 use keys::Watermark;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +35,7 @@ pub struct LineageConfig {
     /// Environments that count as production for contamination alerts (compared
     /// case-insensitively).
     pub production_environments: Vec<String>,
-    /// sled's cache for the lineage database, in bytes.
+    /// The lineage database's block cache, in bytes.
     pub cache_bytes: u64,
     /// Deepest walk of Trace and Descendants, and their default depth.
     pub max_depth: u32,
@@ -98,7 +100,7 @@ pub enum LineageError {
     #[error("lineage indexer stopped: {0}")]
     Stopped(String),
     #[error("lineage database: {0}")]
-    Db(#[from] sled::Error),
+    Db(#[from] fjall::Error),
     #[error("lineage database: corrupt {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -136,8 +138,8 @@ impl Follow {
 
 /// The lineage database, its indexer thread, and the signals queries wait on.
 pub struct Lineage {
-    /// The database and its tree, once the indexer thread has opened them.
-    opened: Arc<OnceLock<(sled::Db, sled::Tree)>>,
+    /// The database, once the indexer thread has opened it.
+    opened: Arc<OnceLock<Arc<LineageDb>>>,
     store: Arc<LogStore>,
     config: LineageConfig,
     /// Every entry below this is indexed; None while the database opens.
@@ -189,9 +191,10 @@ impl Lineage {
                         *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                     };
                     let (tree, mut mark) = match open_db(&dir, &store, &config) {
-                        Ok((db, tree, mark)) => {
-                            let _ = opened.set((db, tree.clone()));
-                            (tree, mark)
+                        Ok((db, mark)) => {
+                            let db = Arc::new(db);
+                            let _ = opened.set(db.clone());
+                            (db, mark)
                         }
                         Err(e) => return fail(e),
                     };
@@ -230,10 +233,10 @@ impl Lineage {
         })
     }
 
-    pub(crate) fn tree(&self) -> Result<&sled::Tree, LineageError> {
+    pub(crate) fn tree(&self) -> Result<&LineageDb, LineageError> {
         self.opened
             .get()
-            .map(|(_, tree)| tree)
+            .map(|db| db.as_ref())
             .ok_or(LineageError::Opening)
     }
 
@@ -310,7 +313,7 @@ impl Lineage {
     /// (False while the database opens: the caller waits for the indexer and asks again.)
     pub fn has_record(&self, record: &[u8; 16], before: u64) -> Result<bool, LineageError> {
         match self.opened.get() {
-            Some((_, tree)) => Ok(indexer::state_before(tree, None, record, before)?.is_some()),
+            Some(db) => Ok(indexer::state_before(db, None, record, before)?.is_some()),
             None => Ok(false),
         }
     }
@@ -325,8 +328,8 @@ impl Lineage {
         if thread.join().is_err() {
             tracing::error!("lineage indexer panicked");
         }
-        if let Some((db, _)) = self.opened.get()
-            && let Err(e) = db.flush()
+        if let Some(db) = self.opened.get()
+            && let Err(e) = db.persist()
         {
             tracing::warn!(error = %e, "lineage database flush failed; the next start re-indexes");
         }
@@ -339,14 +342,10 @@ fn open_db(
     dir: &Path,
     store: &LogStore,
     config: &LineageConfig,
-) -> Result<(sled::Db, sled::Tree, Watermark), LineageError> {
+) -> Result<(LineageDb, Watermark), LineageError> {
     let started = std::time::Instant::now();
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(config.cache_bytes)
-        .open()?;
-    let tree = db.open_tree("lineage")?;
-    let mark = match tree.get(keys::WATERMARK)? {
+    let db = LineageDb::open(dir, config.cache_bytes)?;
+    let mark = match db.get(keys::WATERMARK)? {
         None => Watermark::START,
         Some(bytes) => match Watermark::decode(&bytes) {
             Some(mark) if mark.indexed <= store.size() => mark,
@@ -354,7 +353,7 @@ fn open_db(
                 tracing::warn!(
                     "lineage watermark unreadable or beyond the log; rebuilding lineage"
                 );
-                tree.clear()?;
+                db.clear()?;
                 Watermark::START
             }
         },
@@ -364,7 +363,7 @@ fn open_db(
         open_ms = started.elapsed().as_millis() as u64,
         "lineage database open"
     );
-    Ok((db, tree, mark))
+    Ok((db, mark))
 }
 
 impl Drop for Lineage {

@@ -1,0 +1,161 @@
+//! The lineage database: one ordered key-value keyspace in an LSM tree (fjall), with exactly the
+//! operations the indexer and the queries use — point reads, ordered range scans in both
+//! directions, and atomic batches.
+//!
+//! Why not sled, like the log: lineage keys are random (record keys are hashes), and sled keeps
+//! in-memory state for every page it has touched, so its memory grows with the database (a
+//! 3M-key experiment here went past 12 GB of RSS with a 32 MiB cache), and it spends about six
+//! times more CPU per inserted key. An LSM tree writes sequentially, keeps memory to its
+//! memtables and block cache, and suits an index written once and read by range.
+//!
+//! Invariants: a [`Batch`] is applied atomically (fjall journals it as one unit), so the
+//! indexer's watermark, written in the same batch as the entries it covers, never runs ahead
+//! of them after a crash. The database is derived data; [`LineageDb::open`] rebuilds an empty
+//! one when the directory holds nothing it can read.
+
+use std::ops::RangeBounds;
+use std::path::Path;
+
+/// Bytes as the database returns them.
+pub type Bytes = fjall::Slice;
+
+/// Largest in-memory write buffer before it is flushed to a table.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest journal before memtables are flushed to make room.
+const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+/// The keyspace holding every lineage key.
+const KEYSPACE: &str = "lineage";
+
+/// An open lineage database.
+pub struct LineageDb {
+    db: fjall::Database,
+    keyspace: fjall::Keyspace,
+}
+
+impl std::fmt::Debug for LineageDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineageDb")
+            .field("path", &self.keyspace.path())
+            .finish()
+    }
+}
+
+/// Writes applied together by [`LineageDb::apply`].
+pub struct Batch {
+    inner: fjall::OwnedWriteBatch,
+    keyspace: fjall::Keyspace,
+}
+
+impl Batch {
+    /// Sets `key` to `value` when the batch is applied.
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.inner
+            .insert(&self.keyspace, key.as_ref(), value.as_ref());
+    }
+}
+
+impl LineageDb {
+    /// Opens the database in `dir` with a block cache of `cache_bytes`, creating it if needed.
+    /// A directory that holds no readable database (damaged, or an older format) is emptied
+    /// and a new database created: the caller rebuilds the indexes from the log.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, fjall::Error> {
+        match Self::open_existing(dir, cache_bytes) {
+            Ok(db) => Ok(db),
+            Err(e) if dir.exists() => {
+                tracing::warn!(error = %e, "lineage database unreadable; rebuilding it from the log");
+                std::fs::remove_dir_all(dir)?;
+                Self::open_existing(dir, cache_bytes)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_existing(dir: &Path, cache_bytes: u64) -> Result<Self, fjall::Error> {
+        let db = fjall::Database::builder(dir)
+            .cache_size(cache_bytes)
+            .max_journaling_size(JOURNAL_BYTES)
+            .open()?;
+        let keyspace = db.keyspace(KEYSPACE, || {
+            fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        })?;
+        Ok(LineageDb { db, keyspace })
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, fjall::Error> {
+        self.keyspace.get(key)
+    }
+
+    /// The entries whose keys lie in `range`, in key order (reversible).
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = Result<(Bytes, Bytes), fjall::Error>> + use<K, R> {
+        self.keyspace.range(range).map(fjall::Guard::into_inner)
+    }
+
+    /// A new, empty batch.
+    pub fn batch(&self) -> Batch {
+        Batch {
+            inner: self.db.batch(),
+            keyspace: self.keyspace.clone(),
+        }
+    }
+
+    /// Applies every write of `batch`, atomically.
+    pub fn apply(&self, batch: Batch) -> Result<(), fjall::Error> {
+        batch.inner.commit()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) -> Result<(), fjall::Error> {
+        self.keyspace.clear()
+    }
+
+    /// Makes every applied batch durable.
+    pub fn persist(&self) -> Result<(), fjall::Error> {
+        self.db.persist(fjall::PersistMode::SyncAll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_ranges_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineage");
+        {
+            let db = LineageDb::open(&path, 1 << 20).unwrap();
+            let mut batch = db.batch();
+            for i in 0u8..10 {
+                batch.insert([b'k', i], [i; 3]);
+            }
+            db.apply(batch).unwrap();
+            let keys: Vec<u8> = db
+                .range([b'k', 2]..[b'k', 5])
+                .map(|kv| kv.unwrap().0[1])
+                .collect();
+            assert_eq!(keys, vec![2, 3, 4]);
+            let last = db.range([b'k', 0]..[b'k', 7]).next_back().unwrap().unwrap();
+            assert_eq!(&*last.1, &[6u8; 3]);
+            db.persist().unwrap();
+        }
+        let db = LineageDb::open(&path, 1 << 20).unwrap();
+        assert_eq!(db.get([b'k', 9]).unwrap().as_deref(), Some(&[9u8; 3][..]));
+        db.clear().unwrap();
+        assert!(db.get([b'k', 9]).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_unreadable_directory_is_replaced_by_an_empty_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lineage");
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("db"), b"not an lsm tree").unwrap();
+        std::fs::write(path.join("version"), b"garbage").unwrap();
+        let db = LineageDb::open(&path, 1 << 20).unwrap();
+        assert!(db.range([0u8]..[255u8]).next().is_none());
+    }
+}
