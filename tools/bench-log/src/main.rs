@@ -7,8 +7,12 @@
 //! - Proofs: inclusion and consistency proofs/s read from the store, against the same proof code
 //!   over an in-memory tree (no storage at all).
 //! - Memory: peak and current RSS at each size step, to show it does not grow with the log.
+//! - The lineage database's engine: random-key inserts and reads on sled and on the LSM tree
+//!   lineage uses ([`lineage_kv`]).
 //!
 //! Run: `cargo run --release -p provledger-bench-log -- [--leaves N] [--batch B] [--quick]`.
+
+mod lineage_kv;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -35,16 +39,26 @@ struct Args {
     /// Proof queries per measurement.
     #[arg(long, default_value_t = 20_000)]
     queries: u64,
+    /// Random keys for the lineage engine comparison.
+    #[arg(long, default_value_t = 1_000_000)]
+    kv_keys: u64,
     /// A small run (50,000 leaves) that finishes in seconds, to check the tool works.
     #[arg(long)]
     quick: bool,
+    /// Internal: run one engine of the lineage comparison in this process.
+    #[arg(long, hide = true)]
+    kv_child: Option<String>,
 }
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
+    if let Some(engine) = &args.kv_child {
+        return lineage_kv::child(engine, args.kv_keys);
+    }
     if args.quick {
         args.leaves = 50_000;
         args.queries = 2_000;
+        args.kv_keys = 30_000;
     }
     println!(
         "# provledger log core benchmark: {} leaves of {} bytes, {} per durable batch",
@@ -242,7 +256,7 @@ fn main() -> Result<()> {
         disk as f64 / store.size() as f64,
         args.leaf_bytes
     );
-    Ok(())
+    lineage_kv::report(args.kv_keys)
 }
 
 fn make_leaf(i: u64, len: usize) -> Vec<u8> {
