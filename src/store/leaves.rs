@@ -6,9 +6,11 @@
 
 /// Leaves per chunk at most.
 pub const MAX_CHUNK_LEAVES: usize = 256;
-/// Leaf bytes per chunk at most (a single larger leaf gets a chunk of its own). Kept well below
-/// sled's blob threshold so chunks live inside sled's log.
-pub const MAX_CHUNK_BYTES: usize = 32 * 1024;
+/// Encoded bytes per chunk at most, leaf lengths included (a single larger leaf gets a chunk of
+/// its own). sled splits a leaf node above 16 entries and writes any node larger than a quarter
+/// of its 512 KiB segment to a separate blob file, which each durable commit must find and
+/// fsync; 17 chunks of this size stay below that, so the log's nodes stay inside sled's log.
+pub const MAX_CHUNK_BYTES: usize = 7 * 1024;
 
 /// Why stored chunk bytes could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -19,14 +21,15 @@ pub struct ChunkDecodeError(&'static str);
 pub fn split_into_chunks<L: AsRef<[u8]>>(leaves: &[L]) -> Vec<&[L]> {
     let mut groups = Vec::new();
     let mut start = 0;
-    let mut bytes = 0;
+    // The chunk's count header.
+    let mut bytes = 4;
     for (i, leaf) in leaves.iter().enumerate() {
-        let len = leaf.as_ref().len();
+        let len = 4 + leaf.as_ref().len();
         let full = i - start == MAX_CHUNK_LEAVES || (i > start && bytes + len > MAX_CHUNK_BYTES);
         if full {
             groups.push(&leaves[start..i]);
             start = i;
-            bytes = 0;
+            bytes = 4;
         }
         bytes += len;
     }
@@ -131,6 +134,10 @@ mod tests {
         let small: Vec<Vec<u8>> = (0..600).map(|_| vec![0u8; 10]).collect();
         let sizes: Vec<usize> = split_into_chunks(&small).iter().map(|g| g.len()).collect();
         assert_eq!(sizes, vec![256, 256, 88]);
+        // Events of about 400 bytes: 17 × 404 encoded bytes fit in 7 KiB, 18 do not.
+        let events: Vec<Vec<u8>> = (0..40).map(|_| vec![0u8; 400]).collect();
+        let sizes: Vec<usize> = split_into_chunks(&events).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, vec![17, 17, 6]);
         let big: Vec<Vec<u8>> = (0..5).map(|_| vec![0u8; 20_000]).collect();
         let sizes: Vec<usize> = split_into_chunks(&big).iter().map(|g| g.len()).collect();
         assert_eq!(sizes, vec![1, 1, 1, 1, 1]);
