@@ -258,12 +258,19 @@ fn key(prefix: u8, n: u64) -> Vec<u8> {
 
 #[test]
 fn a_flipped_leaf_byte_is_located_by_the_audit() {
-    // Leaf chunk keyed at 600 holds leaves 600..855; flip a byte of its last leaf (855).
+    // The leaf chunk keyed at 600 holds leaves from 600 while its encoding (a 4-byte count, then
+    // 4 bytes and the bytes of each leaf) fits in 7 KiB; flip a byte of its last leaf.
+    let mut last = 600;
+    let mut encoded = 4 + 4 + leaf(600).len();
+    while encoded + 4 + leaf(last + 1).len() <= 7 * 1024 {
+        last += 1;
+        encoded += 4 + leaf(last).len();
+    }
     let dir = damaged_store(|db| flip_byte(db, &key(b'l', 600), 3));
     let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
     let report = provledger::store::audit(&store).unwrap();
-    assert_eq!(report.problems[0], AuditProblem::LeafHash { index: 855 });
-    assert_eq!(report.problems[0].leaf_index(), Some(855));
+    assert_eq!(report.problems[0], AuditProblem::LeafHash { index: last });
+    assert_eq!(report.problems[0].leaf_index(), Some(last));
     assert!(
         report
             .problems
