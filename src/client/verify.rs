@@ -1,9 +1,10 @@
-//! Client side: connecting to a provledger server and checking what it answers.
+//! Checking what a server answers, offline: pure functions of the answer and the log key.
 //!
 //! [`verify_receipt`] checks an `AppendResponse` the way an auditor would: the checkpoint note is
 //! signed by the log key, its size and root agree with the response, and the inclusion proof
 //! leads from the entry's leaf hash to that root.
 
+use super::ClientError;
 use crate::checkpoint::{Checkpoint, open_checkpoint};
 use crate::merkle::{Blake3, Hash, TreeHasher, verify_consistency, verify_inclusion};
 use crate::note::NoteVerifier;
@@ -11,37 +12,13 @@ use crate::proto::log_service_client::LogServiceClient;
 use crate::proto::{self, AppendResponse};
 use tonic::transport::Channel;
 
-/// Why a server's answer was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("connecting to {url}: {source}")]
-    Connect {
-        url: String,
-        source: tonic::transport::Error,
-    },
-    #[error("server answered: {0}")]
-    Status(#[from] tonic::Status),
-    #[error("the server's answer does not verify: {0}")]
-    Invalid(String),
-}
-
-/// Connects to a server, e.g. `http://127.0.0.1:50051`.
-pub async fn connect(url: &str) -> Result<LogServiceClient<Channel>, ClientError> {
-    LogServiceClient::connect(url.to_string())
-        .await
-        .map_err(|source| ClientError::Connect {
-            url: url.to_string(),
-            source,
-        })
-}
-
-fn hash(bytes: &[u8], what: &str) -> Result<Hash, ClientError> {
+pub(crate) fn hash(bytes: &[u8], what: &str) -> Result<Hash, ClientError> {
     bytes
         .try_into()
         .map_err(|_| ClientError::Invalid(format!("{what} is not 32 bytes")))
 }
 
-fn hashes(list: &[Vec<u8>], what: &str) -> Result<Vec<Hash>, ClientError> {
+pub(crate) fn hashes(list: &[Vec<u8>], what: &str) -> Result<Vec<Hash>, ClientError> {
     list.iter().map(|h| hash(h, what)).collect()
 }
 
