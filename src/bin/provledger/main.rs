@@ -1,5 +1,10 @@
 //! The `provledger` command line: thin wrappers over the library.
+//!
+//! Exit codes: 0 done and verified; 1 could not do it (usage, connection, server refusal);
+//! 3 an answer did not verify; 4 the log forked or rolled back (both signed checkpoints are
+//! printed as evidence).
 
+mod auditor;
 mod demo;
 mod keys;
 mod serve;
@@ -53,6 +58,24 @@ enum Command {
     },
     /// A walkthrough against an embedded server on a temporary data directory.
     Demo,
+    /// Fetch the latest checkpoint, verify its signature and its consistency with the trusted
+    /// state, and print it.
+    Checkpoint(auditor::LogArgs),
+    /// Follow the log: verify each new checkpoint against the last trusted one (a fork or a
+    /// rollback exits with code 4 and prints both signed checkpoints).
+    Monitor {
+        #[command(flatten)]
+        log: auditor::LogArgs,
+        /// Seconds between polls.
+        #[arg(long, default_value_t = 5.0)]
+        interval: f64,
+        /// Stop after this many polls (default: run until stopped).
+        #[arg(long)]
+        polls: Option<u64>,
+    },
+    /// Verify entries or a consistency proof against the log key and the trusted state.
+    #[command(subcommand)]
+    Verify(auditor::VerifyCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,11 +84,25 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the reason and its causes.
+            // One line: the reason and its causes (evidence, when there is some, follows).
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
     }
+}
+
+/// The exit code for an error: what kind of failure it was.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use provledger::client::ClientError;
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Fork { .. } | ClientError::Rollback { .. }) => ExitCode::from(4),
+        Some(ClientError::Invalid(_)) => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(future)
 }
 
 fn dispatch(command: Command) -> Result<()> {
@@ -76,6 +113,13 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Key(cmd) => keys::run(cmd),
         Command::Audit { data } => serve::audit(&data),
         Command::Demo => demo::run(),
+        Command::Checkpoint(log) => block_on(auditor::checkpoint(log)),
+        Command::Monitor {
+            log,
+            interval,
+            polls,
+        } => block_on(auditor::monitor(log, interval, polls)),
+        Command::Verify(cmd) => block_on(auditor::verify(cmd)),
     }
 }
 

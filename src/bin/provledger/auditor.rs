@@ -1,0 +1,225 @@
+//! Auditor commands: `checkpoint`, `monitor` and `verify`. Each checks what the server says
+//! against the log key and the trusted state, and prints a line (or JSON with `--json`).
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use provledger::client::verify::verify_checkpoint;
+use provledger::client::{ClientError, TrustedState, VerifiedClient, trust::Accepted};
+use provledger::merkle::{Blake3, TreeHasher, verify_consistency};
+use provledger::note::NoteVerifier;
+use provledger::proto::{GetCheckpointRequest, GetConsistencyProofRequest};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What every auditor command needs: where the log is and what to trust.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// The log's vkey, or a file holding it (e.g. `DIR/log.vkey`).
+    #[arg(long)]
+    pub log_key: String,
+    /// The trusted-state file: the last verified checkpoint, moved forward only with a
+    /// consistency proof. Without it, the first checkpoint seen is trusted for this run.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VerifyCommand {
+    /// Verify entries by inclusion in the latest checkpoint (checked against the trusted state).
+    Entry {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The first entry's index.
+        index: u64,
+        /// How many entries.
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+    },
+    /// Verify that the checkpoint at `--from` is a prefix of the one at `--to` (default: the
+    /// latest), both signed by the log key.
+    Consistency {
+        #[command(flatten)]
+        log: LogArgs,
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: Option<u64>,
+    },
+}
+
+/// Reads `--log-key`: a vkey, or the path of a file holding one.
+pub fn log_key(arg: &str) -> Result<NoteVerifier> {
+    let path = std::path::Path::new(arg);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).with_context(|| format!("reading {arg}"))?
+    } else {
+        arg.to_string()
+    };
+    NoteVerifier::from_vkey(text.trim()).context("--log-key is not a vkey or a file holding one")
+}
+
+async fn client(log: &LogArgs) -> Result<VerifiedClient> {
+    let key = log_key(&log.log_key)?;
+    let state = match &log.state {
+        Some(path) => TrustedState::load(path, key)?,
+        None => TrustedState::in_memory(key),
+    };
+    Ok(VerifiedClient::connect(&log.server, state).await?)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn describe(accepted: Accepted) -> (&'static str, Option<u64>) {
+    match accepted {
+        Accepted::First => ("trusted on first use", None),
+        Accepted::Advanced { from } => ("advanced with a verified consistency proof", Some(from)),
+        Accepted::Unchanged => ("unchanged", None),
+    }
+}
+
+/// `provledger checkpoint`: fetch, verify and print the latest checkpoint.
+pub async fn checkpoint(log: LogArgs) -> Result<()> {
+    let mut client = client(&log).await?;
+    let (trusted, accepted) = client.checkpoint().await?;
+    let (status, from) = describe(accepted);
+    if log.json {
+        println!(
+            "{}",
+            json!({
+                "size": trusted.checkpoint.size,
+                "root": hex(&trusted.checkpoint.root),
+                "origin": trusted.checkpoint.origin,
+                "status": status,
+                "from": from,
+                "note": trusted.note,
+            })
+        );
+    } else {
+        println!(
+            "verified checkpoint: size {} root {} ({status})\n{}",
+            trusted.checkpoint.size,
+            hex(&trusted.checkpoint.root),
+            trusted.note.trim_end()
+        );
+    }
+    Ok(())
+}
+
+/// `provledger monitor`: follow the log, checking each new checkpoint against the last.
+pub async fn monitor(log: LogArgs, interval: f64, polls: Option<u64>) -> Result<()> {
+    let mut client = client(&log).await?;
+    let mut done = 0u64;
+    loop {
+        let (trusted, accepted) = client.checkpoint().await?;
+        if accepted != Accepted::Unchanged {
+            let (status, from) = describe(accepted);
+            if log.json {
+                println!(
+                    "{}",
+                    json!({
+                        "size": trusted.checkpoint.size,
+                        "root": hex(&trusted.checkpoint.root),
+                        "status": status,
+                        "from": from,
+                    })
+                );
+            } else {
+                println!(
+                    "size {} root {} ({status})",
+                    trusted.checkpoint.size,
+                    hex(&trusted.checkpoint.root)
+                );
+            }
+        }
+        done += 1;
+        if polls.is_some_and(|n| done >= n) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+    }
+}
+
+/// `provledger verify …`.
+pub async fn verify(command: VerifyCommand) -> Result<()> {
+    match command {
+        VerifyCommand::Entry { log, index, count } => {
+            let mut client = client(&log).await?;
+            let entries = client.entries(index, count).await?;
+            let size = client.trusted().map_or(0, |t| t.checkpoint.size);
+            if entries.len() as u64 != count {
+                bail!(
+                    "asked for {count} entries from {index}, the log (size {size}) has {}",
+                    entries.len()
+                );
+            }
+            for e in &entries {
+                let leaf_hash = hex(&Blake3::hash_leaf(&e.leaf));
+                if log.json {
+                    println!(
+                        "{}",
+                        json!({"index": e.index, "leaf_hash": leaf_hash, "tree_size": size, "proof_hashes": e.proof.len()})
+                    );
+                } else {
+                    println!(
+                        "entry {} (leaf hash {leaf_hash}) is included in the checkpoint of size {size}",
+                        e.index
+                    );
+                }
+            }
+            Ok(())
+        }
+        VerifyCommand::Consistency { log, from, to } => {
+            let mut client = client(&log).await?;
+            let (latest, _) = client.checkpoint().await?;
+            let key = log_key(&log.log_key)?;
+            let mut raw = provledger::client::connect(&log.server).await?;
+            let to = to.unwrap_or(latest.checkpoint.size);
+            let mut signed = Vec::new();
+            for size in [from, to] {
+                let cp = raw
+                    .get_checkpoint(GetCheckpointRequest { size })
+                    .await
+                    .with_context(|| format!("the checkpoint at size {size}"))?
+                    .into_inner();
+                signed.push(verify_checkpoint(&cp, &key)?);
+            }
+            let proof = raw
+                .get_consistency_proof(GetConsistencyProofRequest {
+                    first_size: from,
+                    second_size: to,
+                })
+                .await?
+                .into_inner();
+            let path: Vec<[u8; 32]> = proof
+                .hashes
+                .iter()
+                .map(|h| h.as_slice().try_into())
+                .collect::<Result<_, _>>()
+                .map_err(|_| ClientError::Invalid("a proof hash is not 32 bytes".into()))?;
+            verify_consistency::<Blake3>(from, to, &signed[0].root, &signed[1].root, &path)
+                .map_err(|e| {
+                    ClientError::Invalid(format!("consistency proof {from} → {to}: {e}"))
+                })?;
+            if log.json {
+                println!(
+                    "{}",
+                    json!({"from": from, "to": to, "proof_hashes": path.len(), "consistent": true})
+                );
+            } else {
+                println!(
+                    "the checkpoint of size {from} is a prefix of the checkpoint of size {to} ({} proof hashes)",
+                    path.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
