@@ -228,7 +228,10 @@ fn csv_error<R>(e: csv::Error, input: &Tracked<R>, header: Option<&Header>) -> I
         }
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => format!("the row has {len} values, the header has {expected_len} columns"),
+        } => format!(
+            "the row has {len} value{}, the header has {expected_len} columns",
+            if *len == 1 { "" } else { "s" }
+        ),
         _ => e.to_string(),
     };
     match e.into_kind() {
