@@ -1,6 +1,7 @@
 //! The `provledger` command line: thin wrappers over the library.
 
 mod demo;
+mod import_csv;
 mod keys;
 mod serve;
 
@@ -53,6 +54,9 @@ enum Command {
     },
     /// A walkthrough against an embedded server on a temporary data directory.
     Demo,
+    /// Append a Salesforce Data Loader export (CSV) to a server as signed provenance events,
+    /// one per row (GENERATED for synthetic rows, CAPTURED for real ones).
+    ImportCsv(import_csv::ImportCsvArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +80,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Key(cmd) => keys::run(cmd),
         Command::Audit { data } => serve::audit(&data),
         Command::Demo => demo::run(),
+        Command::ImportCsv(args) => import_csv::run(args),
     }
 }
 
