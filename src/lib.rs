@@ -2,6 +2,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod client;
+pub mod csvimport;
 pub mod datadir;
 pub mod envelope;
 pub mod hashindex;

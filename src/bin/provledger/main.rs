@@ -6,6 +6,7 @@
 
 mod auditor;
 mod demo;
+mod import_csv;
 mod keys;
 mod serve;
 
@@ -76,6 +77,9 @@ enum Command {
     /// Verify entries or a consistency proof against the log key and the trusted state.
     #[command(subcommand)]
     Verify(auditor::VerifyCommand),
+    /// Append a Salesforce Data Loader export (CSV) to a server as signed provenance events,
+    /// one per row (GENERATED for synthetic rows, CAPTURED for real ones).
+    ImportCsv(import_csv::ImportCsvArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +124,7 @@ fn dispatch(command: Command) -> Result<()> {
             polls,
         } => block_on(auditor::monitor(log, interval, polls)),
         Command::Verify(cmd) => block_on(auditor::verify(cmd)),
+        Command::ImportCsv(args) => import_csv::run(args),
     }
 }
 
