@@ -98,12 +98,14 @@ impl TrustedState {
     }
 
     /// The consistency proof `(first, second)` that [`TrustedState::accept`] needs for a
-    /// checkpoint of `size`, or `None` when it needs none.
-    pub fn proof_needed(&self, size: u64) -> Option<(u64, u64)> {
+    /// checkpoint of `size` (offered as the server's `latest`, or not), or `None` when it needs
+    /// none — including a latest checkpoint below the trusted size, which no proof can save.
+    pub fn proof_needed(&self, size: u64, latest: bool) -> Option<(u64, u64)> {
         let trusted = self.current.as_ref()?.checkpoint.size;
         match size.cmp(&trusted) {
             std::cmp::Ordering::Equal => None,
             _ if size.min(trusted) == 0 => None,
+            std::cmp::Ordering::Less if latest => None,
             std::cmp::Ordering::Greater => Some((trusted, size)),
             std::cmp::Ordering::Less => Some((size, trusted)),
         }
@@ -238,7 +240,9 @@ mod tests {
             state.accept(&note(&t, 10), &[], true).unwrap(),
             Accepted::First
         );
-        assert_eq!(state.proof_needed(25), Some((10, 25)));
+        assert_eq!(state.proof_needed(25, true), Some((10, 25)));
+        assert_eq!(state.proof_needed(5, true), None);
+        assert_eq!(state.proof_needed(5, false), Some((5, 10)));
         // A wrong proof is a fork and changes nothing.
         let wrong = proof(&t, 11, 25);
         assert!(matches!(

@@ -71,7 +71,7 @@ impl VerifiedClient {
         latest: bool,
     ) -> Result<(Checkpoint, Accepted), ClientError> {
         let opened = verify_checkpoint(checkpoint, self.state.log_key())?;
-        let proof = match self.state.proof_needed(opened.size) {
+        let proof = match self.state.proof_needed(opened.size, latest) {
             None => Vec::new(),
             Some((first, second)) => {
                 let answer = self

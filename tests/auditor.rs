@@ -1,0 +1,199 @@
+//! The auditor commands (`checkpoint`, `monitor`, `verify`), run as a user runs them: the real
+//! binary against real servers. A fork is made the way it would happen — two copies of one
+//! store, each extended with different entries under the same log key — and `monitor`, holding
+//! a trusted state from one copy, must catch the other.
+
+mod common;
+
+use common::*;
+use provledger::datadir::DataDir;
+use provledger::ledger::LedgerConfig;
+use provledger::proto::Role;
+use std::path::Path;
+use std::process::Output;
+
+async fn cli(args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_provledger"))
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+async fn append(
+    server: &TestServer,
+    signer: &provledger::note::NoteSigner,
+    ids: std::ops::Range<u64>,
+) {
+    let mut client = server.client().await;
+    for i in ids {
+        client
+            .append(request(signed(signer, &generated_event(i))))
+            .await
+            .unwrap();
+    }
+}
+
+async fn monitor(url: &str, vkey: &Path, state: &Path) -> Output {
+    cli(&[
+        "monitor",
+        "--server",
+        url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--polls",
+        "1",
+        "--json",
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_catches_a_fork_and_a_rollback() {
+    // A common prefix: genesis, a key, five events.
+    let server = TestServer::start(LedgerConfig::default()).await;
+    let generator = server.register("gen.test/fork", Role::Generator).await;
+    append(&server, &generator, 0..5).await;
+    let (dir, tmp) = server.stop().await;
+    let tmp = tmp.unwrap();
+    let vkey = dir.log_vkey();
+    let state = tmp.path().join("trusted-checkpoint");
+    let (fork_root, prefix_root) = (tmp.path().join("fork"), tmp.path().join("prefix"));
+    copy_dir(&dir.root, &fork_root);
+    copy_dir(&dir.root, &prefix_root);
+
+    // History A: three more events. The monitor trusts it, then follows it.
+    let a = TestServer::open(dir.clone(), LedgerConfig::default()).await;
+    let out = monitor(&a.url, &vkey, &state).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["status"], "trusted on first use");
+    append(&a, &generator, 5..8).await;
+    let out = monitor(&a.url, &vkey, &state).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let moved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        moved["status"],
+        "advanced with a verified consistency proof"
+    );
+    assert_eq!(moved["from"], first["size"]);
+    let trusted_note = std::fs::read_to_string(&state).unwrap();
+    let trusted_size = moved["size"].as_u64().unwrap();
+
+    // History B: the same prefix, then other events under the same log key — more of them, so
+    // its checkpoint is newer than the trusted one and only a consistency proof could join them.
+    let b = TestServer::open(DataDir::new(&fork_root), LedgerConfig::default()).await;
+    append(&b, &generator, 100..106).await;
+    let out = monitor(&b.url, &vkey, &state).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("FORK"), "{err}");
+    assert!(
+        err.contains(&trusted_note),
+        "the trusted note is evidence: {err}"
+    );
+    let b_note = b.ledger.store().latest().note.clone();
+    assert!(err.contains(&b_note), "the offered note is evidence: {err}");
+    // The trusted state did not move.
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), trusted_note);
+
+    // The bare prefix: a log that is smaller than what it signed before.
+    let c = TestServer::open(DataDir::new(&prefix_root), LedgerConfig::default()).await;
+    let out = monitor(&c.url, &vkey, &state).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("ROLLBACK"), "{err}");
+    assert!(
+        err.contains(&format!("signed size {trusted_size} before")),
+        "{err}"
+    );
+
+    // History A still verifies: checkpoint, entries and a consistency proof.
+    let out = cli(&[
+        "checkpoint",
+        "--server",
+        &a.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("size {trusted_size}")));
+    let out = cli(&[
+        "verify",
+        "entry",
+        "--server",
+        &a.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        "--count",
+        "3",
+        "--json",
+        "2",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["index"], 2);
+    assert_eq!(lines[2]["tree_size"], trusted_size);
+    let from = first["size"].as_u64().unwrap().to_string();
+    let out = cli(&[
+        "verify",
+        "consistency",
+        "--server",
+        &a.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        "--from",
+        &from,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Entries beyond the log are an error, not a silent short answer.
+    let out = cli(&[
+        "verify",
+        "entry",
+        "--server",
+        &a.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        &trusted_size.to_string(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    // A wrong log key: nothing verifies (exit 3).
+    let other = provledger::note::NoteSigner::generate("test.provledger/log")
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let out = cli(&["checkpoint", "--server", &a.url, "--log-key", &other]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}
