@@ -53,6 +53,12 @@ def test_every_inclusion_proof_verifies_and_tampering_fails():
                     merkle.verify_inclusion(m, n, HASHES[m], path[1:], ROOTS[n])
     with pytest.raises(merkle.ProofError):
         merkle.verify_inclusion(5, 5, HASHES[4], [], ROOTS[5])
+    # A proof in a smaller tree, with that tree's root, does not prove the leaf in a deeper one:
+    # RFC 9162 requires sn to end at 0.
+    for m, small, big in [(0, 2, 4), (1, 2, 3), (3, 4, 8), (5, 8, 20)]:
+        path = merkle.inclusion_path(m, HASHES[:small])
+        with pytest.raises(merkle.ProofError, match="shorter"):
+            merkle.verify_inclusion(m, big, HASHES[m], path, ROOTS[small])
     print(f"{checked} inclusion proofs")
 
 
@@ -86,6 +92,11 @@ def test_every_consistency_proof_verifies_and_tampering_fails():
                     merkle.verify_consistency(m, n, ROOTS[m], ROOTS[n], path[:-1])
     with pytest.raises(merkle.ProofError):
         merkle.verify_consistency(3, 2, ROOTS[3], ROOTS[2], [])
+    # A proof to a smaller tree, with its root, does not prove consistency with a larger size.
+    for m, small, big in [(1, 2, 4), (3, 4, 7), (5, 8, 16), (6, 13, 40)]:
+        path = merkle.consistency_path(m, HASHES[:small])
+        with pytest.raises(merkle.ProofError, match="shorter"):
+            merkle.verify_consistency(m, big, ROOTS[m], ROOTS[small], path)
     print(f"{checked} consistency proofs")
 
 
