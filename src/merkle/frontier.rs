@@ -66,6 +66,11 @@ impl<H: TreeHasher> Frontier<H> {
         })
     }
 
+    /// The complete nodes along the right edge, largest first.
+    pub fn nodes(&self) -> &[(NodeId, Hash)] {
+        &self.nodes
+    }
+
     /// The number of leaves.
     pub fn size(&self) -> u64 {
         self.size

@@ -24,6 +24,7 @@ use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
 use crate::checkpoint::{Checkpoint, open_checkpoint};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
 use crate::note::{NoteSigner, NoteVerifier};
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,6 +82,9 @@ pub struct LogStore<H: TreeHasher = Blake3> {
     origin: String,
     verifier: NoteVerifier,
     published: RwLock<Arc<SignedCheckpoint>>,
+    /// The nodes the last append created and the frontier it started from: every node its
+    /// receipts' inclusion proofs need, so they are answered from memory.
+    recent: RwLock<Arc<HashMap<NodeId, Hash>>>,
     writer: Option<Mutex<Writer<H>>>,
     hasher: PhantomData<H>,
 }
@@ -168,6 +172,7 @@ impl<H: TreeHasher> LogStore<H> {
             origin,
             verifier,
             published: RwLock::new(Arc::new(latest)),
+            recent: RwLock::new(Arc::new(HashMap::new())),
             writer: None,
             hasher: PhantomData,
         };
@@ -355,6 +360,14 @@ impl<H: TreeHasher> LogStore<H> {
             return Err(e.into());
         }
 
+        let mut recent: HashMap<NodeId, Hash> =
+            HashMap::with_capacity(runs.count() + w.frontier.nodes().len());
+        recent.extend(w.frontier.nodes().iter().copied());
+        recent.extend(runs.iter());
+        match self.recent.write() {
+            Ok(mut guard) => *guard = Arc::new(recent),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(recent),
+        }
         w.frontier = frontier;
         self.nodes_written.store(checkpoint.size, Ordering::Release);
         let published = Arc::new(SignedCheckpoint { checkpoint, note });
@@ -519,8 +532,15 @@ impl<H: TreeHasher> HashReader for LogStore<H> {
     type Error = StoreError;
 
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let recent = match self.recent.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
         ids.iter()
             .map(|&id| {
+                if let Some(hash) = recent.get(&id) {
+                    return Ok(*hash);
+                }
                 self.nodes.read(id)?.ok_or_else(|| {
                     StoreError::corrupt(format!(
                         "tree node {}/{} is not stored",

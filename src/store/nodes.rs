@@ -166,6 +166,26 @@ impl NodeRuns {
         hashes.push(*hash);
     }
 
+    /// Every node, with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, Hash)> + '_ {
+        self.runs.iter().flat_map(|(level, (first, hashes))| {
+            hashes.iter().enumerate().map(move |(i, h)| {
+                (
+                    NodeId {
+                        level: *level,
+                        index: first + i as u64,
+                    },
+                    *h,
+                )
+            })
+        })
+    }
+
+    /// The number of nodes.
+    pub fn count(&self) -> usize {
+        self.runs.values().map(|(_, h)| h.len()).sum()
+    }
+
     /// Writes every run to `files`.
     pub fn write(&self, files: &NodeFiles) -> io::Result<()> {
         for (level, (first, hashes)) in &self.runs {
