@@ -14,7 +14,7 @@
 //!   so computing it once, at indexing time, is final.
 
 use super::db::LineageDb;
-use super::keys::{self, EventState, Link, Links, Watermark};
+use super::keys::{self, EventState, Latest, Link, Links, Watermark};
 use super::{LineageConfig, LineageError};
 use crate::envelope::EVENT_PAYLOAD_TYPE;
 use crate::proto::{Action, ContaminationAlert, LogLeaf, ProvenanceEvent};
@@ -45,6 +45,16 @@ pub(crate) fn state_before(
         .and_then(|states| states.iter().rev().find(|(i, _)| *i < before))
     {
         return Ok(Some(*found));
+    }
+    match tree.get(keys::latest(record))? {
+        // No event about the record has been filed at all.
+        None => return Ok(None),
+        Some(v) => {
+            let latest = Latest::decode(&v).ok_or_else(|| LineageError::corrupt("latest state"))?;
+            if latest.index < before {
+                return Ok(Some((latest.index, latest.state)));
+            }
+        }
     }
     let range = keys::keyed(keys::EVENT, record, 0)..keys::keyed(keys::EVENT, record, before);
     match tree.range(range).next_back() {
@@ -191,6 +201,15 @@ pub(crate) fn index_chunk(
                 mark.next_alert += 1;
                 alerts.push(alert);
             }
+        }
+    }
+    for (record, states) in &overlay {
+        if let Some((index, state)) = states.last() {
+            let latest = Latest {
+                index: *index,
+                state: *state,
+            };
+            batch.insert(keys::latest(record), latest.encode());
         }
     }
     for ((prefix, key), entries) in groups {

@@ -4,7 +4,9 @@
 //! | key                                    | value                                        |
 //! |----------------------------------------|----------------------------------------------|
 //! | `b'w'`                                 | watermark `u64` ‖ next alert id `u64`        |
+//! | `b'v'`                                 | layout version `u8` ([`LAYOUT`])             |
 //! | `b'e'` ‖ record key (16) ‖ index `u64` | [`EventState`]: the record's state after it  |
+//! | `b'l'` ‖ record key (16)               | [`Latest`]: the record's last filed event    |
 //! | `b'c'` ‖ parent key (16) ‖ index `u64` | [`Links`]: the child that event made         |
 //! | `b'g'` ‖ generator key (16) ‖ first    | [`Links`]: records GENERATED events made     |
 //! | `b's'` ‖ signer key (16) ‖ first       | [`Links`]: records the signer's events are about |
@@ -15,6 +17,11 @@
 //! log order; so a generator's thousands of records cost a handful of keys, not thousands.
 //! Child links are written one per key, in the same format.
 //!
+//! `l` duplicates the last `e` entry of each record so that the indexer's most frequent
+//! question, "the record's state before this event", is a point read (which the database
+//! answers from its filters when the record is new) instead of a reverse range scan; a reader
+//! uses it only when its index is below the size asked about, and scans `e` otherwise.
+//!
 //! Record keys are [`crate::provenance::record::record_key`] of the normalised record;
 //! generator and signer keys are [`crate::provenance::record::name_key`] in the contexts below.
 
@@ -23,6 +30,11 @@ use crate::provenance::origin::Roots;
 use prost::Message;
 
 pub const WATERMARK: &[u8] = b"w";
+/// The key holding the layout version; a database with another is rebuilt.
+pub const VERSION: &[u8] = b"v";
+/// This layout's version.
+pub const LAYOUT: u8 = 2;
+pub const LATEST: u8 = b'l';
 pub const EVENT: u8 = b'e';
 pub const CHILD: u8 = b'c';
 pub const GENERATOR: u8 = b'g';
@@ -47,6 +59,37 @@ pub fn keyed(prefix: u8, key: &[u8; 16], index: u64) -> [u8; 25] {
 pub fn index_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(17..25)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))
+}
+
+/// `l ‖ record`.
+pub fn latest(record: &[u8; 16]) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = LATEST;
+    k[1..].copy_from_slice(record);
+    k
+}
+
+/// A record's last filed event: its index and the state after it. Encoded as
+/// `index u64 ‖ EventState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    pub index: u64,
+    pub state: EventState,
+}
+
+impl Latest {
+    pub fn encode(&self) -> [u8; 10] {
+        let mut v = [0u8; 10];
+        v[..8].copy_from_slice(&self.index.to_be_bytes());
+        v[8..].copy_from_slice(&self.state.encode());
+        v
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Latest> {
+        let index = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let state = EventState::decode(bytes.get(8..)?)?;
+        Some(Latest { index, state })
+    }
 }
 
 pub fn alert(id: u64) -> [u8; 9] {

@@ -345,19 +345,30 @@ fn open_db(
 ) -> Result<(LineageDb, Watermark), LineageError> {
     let started = std::time::Instant::now();
     let db = LineageDb::open(dir, config.cache_bytes)?;
+    let layout = db.get(keys::VERSION)?;
     let mark = match db.get(keys::WATERMARK)? {
         None => Watermark::START,
         Some(bytes) => match Watermark::decode(&bytes) {
-            Some(mark) if mark.indexed <= store.size() => mark,
+            Some(mark)
+                if mark.indexed <= store.size()
+                    && layout.as_deref() == Some(&[keys::LAYOUT][..]) =>
+            {
+                mark
+            }
             _ => {
                 tracing::warn!(
-                    "lineage watermark unreadable or beyond the log; rebuilding lineage"
+                    "lineage watermark unreadable, beyond the log, or of another layout; rebuilding lineage"
                 );
                 db.clear()?;
                 Watermark::START
             }
         },
     };
+    if layout.as_deref() != Some(&[keys::LAYOUT][..]) {
+        let mut batch = db.batch();
+        batch.insert(keys::VERSION, [keys::LAYOUT]);
+        db.apply(batch)?;
+    }
     tracing::info!(
         indexed = mark.indexed,
         open_ms = started.elapsed().as_millis() as u64,
