@@ -442,6 +442,9 @@ async fn a_hundred_thousand_rows_import() {
     let file = s.file("leads.csv", &export(&rows));
     let mut args = s.keys();
     args.push("--json".into());
+    // Every receipt is verified against the log key.
+    args.push("--log-key".into());
+    args.push(s.server.dir.log_vkey().to_str().unwrap().into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
     let o = s.import(&file, &args).await;
@@ -643,4 +646,48 @@ async fn a_server_refusal_names_the_row_and_a_rerun_finishes() {
         .collect();
     assert!(ids.contains(&id18(3)));
     assert_eq!(ids.len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_verified_with_the_log_key() {
+    let s = Setup::new(LedgerConfig::default()).await;
+    let file = s.file(
+        "leads.csv",
+        &export(&(0..20).map(synthetic).collect::<Vec<_>>()),
+    );
+    let gen_key = s.generator.to_str().unwrap();
+    // Another log's key: the first receipt does not verify, and the import stops there.
+    let other = provledger::note::NoteSigner::generate("test.provledger/log")
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let o = s
+        .import(&file, &["--key", gen_key, "--log-key", &other])
+        .await;
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("does not verify with the log key"),
+        "{}",
+        stderr(&o)
+    );
+    // The log's own key: every receipt verifies (the rows already in are duplicates).
+    let vkey = s.server.dir.log_vkey();
+    let o = s
+        .import(
+            &file,
+            &[
+                "--key",
+                gen_key,
+                "--log-key",
+                vkey.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let summary = json(&o);
+    assert_eq!(
+        summary["appended"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap(),
+        20
+    );
 }

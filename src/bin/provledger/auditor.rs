@@ -3,8 +3,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use provledger::client::trust::{Accepted, Trusted};
 use provledger::client::verify::verify_checkpoint;
-use provledger::client::{ClientError, TrustedState, VerifiedClient, trust::Accepted};
+use provledger::client::{ClientError, TrustedState, VerifiedClient};
 use provledger::merkle::{Blake3, TreeHasher, verify_consistency};
 use provledger::note::NoteVerifier;
 use provledger::proto::{GetCheckpointRequest, GetConsistencyProofRequest};
@@ -85,31 +86,33 @@ fn describe(accepted: Accepted) -> (&'static str, Option<u64>) {
     }
 }
 
+/// Prints a verified checkpoint and what the trusted state did with it; `full` adds the
+/// origin and the signed note.
+fn print_checkpoint(trusted: &Trusted, accepted: Accepted, json: bool, full: bool) {
+    let (status, from) = describe(accepted);
+    let (size, root) = (trusted.checkpoint.size, hex(&trusted.checkpoint.root));
+    if json {
+        let mut value = json!({"size": size, "root": root, "status": status, "from": from});
+        if full {
+            value["origin"] = json!(trusted.checkpoint.origin);
+            value["note"] = json!(trusted.note);
+        }
+        println!("{value}");
+    } else if full {
+        println!(
+            "verified checkpoint: size {size} root {root} ({status})\n{}",
+            trusted.note.trim_end()
+        );
+    } else {
+        println!("size {size} root {root} ({status})");
+    }
+}
+
 /// `provledger checkpoint`: fetch, verify and print the latest checkpoint.
 pub async fn checkpoint(log: LogArgs) -> Result<()> {
     let mut client = client(&log).await?;
     let (trusted, accepted) = client.checkpoint().await?;
-    let (status, from) = describe(accepted);
-    if log.json {
-        println!(
-            "{}",
-            json!({
-                "size": trusted.checkpoint.size,
-                "root": hex(&trusted.checkpoint.root),
-                "origin": trusted.checkpoint.origin,
-                "status": status,
-                "from": from,
-                "note": trusted.note,
-            })
-        );
-    } else {
-        println!(
-            "verified checkpoint: size {} root {} ({status})\n{}",
-            trusted.checkpoint.size,
-            hex(&trusted.checkpoint.root),
-            trusted.note.trim_end()
-        );
-    }
+    print_checkpoint(&trusted, accepted, log.json, true);
     Ok(())
 }
 
@@ -120,24 +123,7 @@ pub async fn monitor(log: LogArgs, interval: f64, polls: Option<u64>) -> Result<
     loop {
         let (trusted, accepted) = client.checkpoint().await?;
         if accepted != Accepted::Unchanged {
-            let (status, from) = describe(accepted);
-            if log.json {
-                println!(
-                    "{}",
-                    json!({
-                        "size": trusted.checkpoint.size,
-                        "root": hex(&trusted.checkpoint.root),
-                        "status": status,
-                        "from": from,
-                    })
-                );
-            } else {
-                println!(
-                    "size {} root {} ({status})",
-                    trusted.checkpoint.size,
-                    hex(&trusted.checkpoint.root)
-                );
-            }
+            print_checkpoint(&trusted, accepted, log.json, false);
         }
         done += 1;
         if polls.is_some_and(|n| done >= n) {

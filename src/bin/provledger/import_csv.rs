@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use provledger::client::connect;
+use provledger::client::{connect, verify_receipt};
 use provledger::csvimport::{ImportError, ImportOptions, Importer, RowReader, Signers};
 use provledger::keyfile;
 use provledger::proto::{AppendRequest, ListKeysRequest};
@@ -52,6 +52,11 @@ pub struct ImportCsvArgs {
     /// Most rows sent and not yet acknowledged.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch: u32,
+    /// The log's vkey, or a file holding it (e.g. `DIR/log.vkey`): every receipt's checkpoint
+    /// signature and inclusion proof is then verified, and the first that fails stops the
+    /// import.
+    #[arg(long)]
+    log_key: Option<String>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -179,6 +184,11 @@ async fn stream(
     size: Option<u64>,
     summary: &mut Summary,
 ) -> Result<(), Stop> {
+    let log_key = args
+        .log_key
+        .as_deref()
+        .map(crate::auditor::log_key)
+        .transpose()?;
     let mut client = connect(&args.server).await?;
     let registry = client
         .list_keys(ListKeysRequest {})
@@ -228,6 +238,8 @@ async fn stream(
     };
 
     let mut refused = None;
+    // A receipt that did not verify, and the line of its row.
+    let mut failed = None;
     match client
         .append_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await
@@ -238,6 +250,12 @@ async fn stream(
             loop {
                 match answers.message().await {
                     Ok(Some(answer)) => {
+                        if let Some(key) = &log_key
+                            && let Err(e) = verify_receipt(&answer, key)
+                        {
+                            failed = Some((lock(&in_flight).front().copied(), e));
+                            break;
+                        }
                         lock(&in_flight).pop_front();
                         window.add_permits(1);
                         if answer.duplicate {
@@ -267,6 +285,12 @@ async fn stream(
     let (rows_read, produced) = producer.await.context("the row reader stopped")?;
     bar.finish_and_clear();
     summary.rows_read = rows_read;
+    if let Some((line, e)) = failed {
+        return Err(Stop::Server {
+            line: line.unwrap_or(0),
+            reason: format!("the receipt does not verify with the log key: {e}"),
+        });
+    }
     let unacknowledged = lock(&in_flight).front().copied();
     match (refused, unacknowledged) {
         (Some(status), Some(line)) => Err(Stop::Server {
