@@ -197,3 +197,124 @@ async fn monitor_catches_a_fork_and_a_rollback() {
         server.stop().await;
     }
 }
+
+fn record(tenant: &str, object_type: &str, id: &str) -> provledger::proto::RecordRef {
+    provledger::proto::RecordRef {
+        system: "salesforce".into(),
+        tenant: tenant.into(),
+        object_type: object_type.into(),
+        record_id: id.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_prints_a_verified_tree_with_origins() {
+    use provledger::proto::{Action, Parent, ProvenanceEvent};
+    let server = TestServer::start(LedgerConfig::default()).await;
+    let generator = server.register("gen.test/trace", Role::Generator).await;
+    let sync = server.register("sync.test/trace", Role::SyncJob).await;
+    let mut client = server.client().await;
+    // A synthetic Lead in the sandbox, copied into production as a Contact.
+    let mut lead = generated_event(1);
+    lead.subject = Some(record("00D000000000001", "Lead", "00Q000000000001"));
+    client
+        .append(request(signed(&generator, &lead)))
+        .await
+        .unwrap();
+    let copy = ProvenanceEvent {
+        subject: Some(record("00D000000000002", "Contact", "003000000000001")),
+        action: Action::Synced as i32,
+        parents: vec![Parent {
+            record: lead.subject.clone(),
+            leaf_index: None,
+        }],
+        environment: "production".into(),
+        ..Default::default()
+    };
+    client.append(request(signed(&sync, &copy))).await.unwrap();
+    server
+        .ledger
+        .lineage()
+        .wait_for(server.ledger.store().size())
+        .await
+        .unwrap();
+
+    let vkey = server.dir.log_vkey();
+    let traced = "salesforce/00D000000000002/Contact/003000000000001";
+    let out = cli(&[
+        "trace",
+        "--server",
+        &server.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        traced,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(
+        lines[1].contains("Contact/003000000000001") && lines[1].contains("[SYNTHETIC] —"),
+        "{shown}"
+    );
+    assert!(
+        lines[1].contains("SYNCED in production by sync.test/trace"),
+        "{shown}"
+    );
+    assert!(lines[2].starts_with("└─ "), "{shown}");
+    assert!(
+        lines[2].contains("Lead/00Q000000000001") && lines[2].contains("[SYNTHETIC] root —"),
+        "{shown}"
+    );
+    assert!(
+        lines[2].contains("GENERATED in sandbox by gen.test/trace"),
+        "{shown}"
+    );
+
+    let out = cli(&[
+        "trace",
+        "--server",
+        &server.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        "--json",
+        traced,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["verified"], true);
+    let nodes = answer["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[1]["root"], true);
+    assert_eq!(nodes[1]["origin"], "SYNTHETIC");
+    assert_eq!(nodes[0]["parents"][0], nodes[1]["record"]);
+
+    // Another log's key: nothing verifies (exit 3); a malformed record is a usage error.
+    let other = provledger::note::NoteSigner::generate("test.provledger/log")
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let out = cli(&[
+        "trace",
+        "--server",
+        &server.url,
+        "--log-key",
+        &other,
+        traced,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let out = cli(&[
+        "trace",
+        "--server",
+        &server.url,
+        "--log-key",
+        vkey.to_str().unwrap(),
+        "Lead/1",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("system/tenant/object_type/record_id"));
+    server.stop().await;
+}

@@ -65,7 +65,7 @@ pub fn log_key(arg: &str) -> Result<NoteVerifier> {
     NoteVerifier::from_vkey(text.trim()).context("--log-key is not a vkey or a file holding one")
 }
 
-async fn client(log: &LogArgs) -> Result<VerifiedClient> {
+pub async fn client(log: &LogArgs) -> Result<VerifiedClient> {
     let key = log_key(&log.log_key)?;
     let state = match &log.state {
         Some(path) => TrustedState::load(path, key)?,

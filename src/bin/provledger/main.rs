@@ -8,6 +8,7 @@ mod auditor;
 mod demo;
 mod import_csv;
 mod keys;
+mod responder;
 mod serve;
 
 use anyhow::Result;
@@ -77,6 +78,9 @@ enum Command {
     /// Verify entries or a consistency proof against the log key and the trusted state.
     #[command(subcommand)]
     Verify(auditor::VerifyCommand),
+    /// Trace a record back to its origins: a tree of its ancestors with each one's effective
+    /// origin, every event verified against the log key.
+    Trace(responder::TraceArgs),
     /// Append a Salesforce Data Loader export (CSV) to a server as signed provenance events,
     /// one per row (GENERATED for synthetic rows, CAPTURED for real ones).
     ImportCsv(import_csv::ImportCsvArgs),
@@ -125,6 +129,7 @@ fn dispatch(command: Command) -> Result<()> {
         } => block_on(auditor::monitor(log, interval, polls)),
         Command::Verify(cmd) => block_on(auditor::verify(cmd)),
         Command::ImportCsv(args) => import_csv::run(args),
+        Command::Trace(args) => block_on(responder::trace(args)),
     }
 }
 
