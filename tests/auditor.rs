@@ -20,6 +20,13 @@ async fn cli(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs an auditor command against `url`, trusting only `log_key` (a vkey or a file).
+async fn against(url: &str, log_key: &str, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--server", url, "--log-key", log_key]);
+    cli(&all).await
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -52,18 +59,18 @@ async fn append(
 }
 
 async fn monitor(url: &str, vkey: &Path, state: &Path) -> Output {
-    cli(&[
-        "monitor",
-        "--server",
+    against(
         url,
-        "--log-key",
         vkey.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--polls",
-        "1",
-        "--json",
-    ])
+        &[
+            "monitor",
+            "--state",
+            state.to_str().unwrap(),
+            "--polls",
+            "1",
+            "--json",
+        ],
+    )
     .await
 }
 
@@ -128,30 +135,20 @@ async fn monitor_catches_a_fork_and_a_rollback() {
     );
 
     // History A still verifies: checkpoint, entries and a consistency proof.
-    let out = cli(&[
-        "checkpoint",
-        "--server",
+    let key = vkey.to_str().unwrap();
+    let out = against(
         &a.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-    ])
+        key,
+        &["checkpoint", "--state", state.to_str().unwrap()],
+    )
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&format!("size {trusted_size}")));
-    let out = cli(&[
-        "verify",
-        "entry",
-        "--server",
+    let out = against(
         &a.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        "--count",
-        "3",
-        "--json",
-        "2",
-    ])
+        key,
+        &["verify", "entry", "--count", "3", "--json", "2"],
+    )
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
@@ -162,36 +159,17 @@ async fn monitor_catches_a_fork_and_a_rollback() {
     assert_eq!(lines[0]["index"], 2);
     assert_eq!(lines[2]["tree_size"], trusted_size);
     let from = first["size"].as_u64().unwrap().to_string();
-    let out = cli(&[
-        "verify",
-        "consistency",
-        "--server",
-        &a.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        "--from",
-        &from,
-    ])
-    .await;
+    let out = against(&a.url, key, &["verify", "consistency", "--from", &from]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Entries beyond the log are an error, not a silent short answer.
-    let out = cli(&[
-        "verify",
-        "entry",
-        "--server",
-        &a.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        &trusted_size.to_string(),
-    ])
-    .await;
+    let out = against(&a.url, key, &["verify", "entry", &trusted_size.to_string()]).await;
     assert!(!out.status.success());
     // A wrong log key: nothing verifies (exit 3).
     let other = provledger::note::NoteSigner::generate("test.provledger/log")
         .unwrap()
         .verifier()
         .to_vkey();
-    let out = cli(&["checkpoint", "--server", &a.url, "--log-key", &other]).await;
+    let out = against(&a.url, &other, &["checkpoint"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     for server in [a, b, c] {
         server.stop().await;
@@ -240,16 +218,9 @@ async fn trace_prints_a_verified_tree_with_origins() {
         .unwrap();
 
     let vkey = server.dir.log_vkey();
+    let key = vkey.to_str().unwrap();
     let traced = "salesforce/00D000000000002/Contact/003000000000001";
-    let out = cli(&[
-        "trace",
-        "--server",
-        &server.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        traced,
-    ])
-    .await;
+    let out = against(&server.url, key, &["trace", traced]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     let lines: Vec<&str> = shown.lines().collect();
@@ -271,16 +242,7 @@ async fn trace_prints_a_verified_tree_with_origins() {
         "{shown}"
     );
 
-    let out = cli(&[
-        "trace",
-        "--server",
-        &server.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        "--json",
-        traced,
-    ])
-    .await;
+    let out = against(&server.url, key, &["trace", "--json", traced]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["verified"], true);
@@ -295,25 +257,9 @@ async fn trace_prints_a_verified_tree_with_origins() {
         .unwrap()
         .verifier()
         .to_vkey();
-    let out = cli(&[
-        "trace",
-        "--server",
-        &server.url,
-        "--log-key",
-        &other,
-        traced,
-    ])
-    .await;
+    let out = against(&server.url, &other, &["trace", traced]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let out = cli(&[
-        "trace",
-        "--server",
-        &server.url,
-        "--log-key",
-        vkey.to_str().unwrap(),
-        "Lead/1",
-    ])
-    .await;
+    let out = against(&server.url, key, &["trace", "Lead/1"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("system/tenant/object_type/record_id"));
     server.stop().await;

@@ -4,11 +4,11 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use provledger::client::trust::{Accepted, Trusted};
-use provledger::client::verify::verify_checkpoint;
-use provledger::client::{ClientError, TrustedState, VerifiedClient};
-use provledger::merkle::{Blake3, TreeHasher, verify_consistency};
+use provledger::client::verify::{check_consistency, verify_checkpoint};
+use provledger::client::{TrustedState, VerifiedClient};
+use provledger::merkle::{Blake3, TreeHasher};
 use provledger::note::NoteVerifier;
-use provledger::proto::{GetCheckpointRequest, GetConsistencyProofRequest};
+use provledger::proto::GetCheckpointRequest;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -165,7 +165,6 @@ pub async fn verify(command: VerifyCommand) -> Result<()> {
         VerifyCommand::Consistency { log, from, to } => {
             let mut client = client(&log).await?;
             let (latest, _) = client.checkpoint().await?;
-            let key = log_key(&log.log_key)?;
             let mut raw = provledger::client::connect(&log.server).await?;
             let to = to.unwrap_or(latest.checkpoint.size);
             let mut signed = Vec::new();
@@ -175,34 +174,17 @@ pub async fn verify(command: VerifyCommand) -> Result<()> {
                     .await
                     .with_context(|| format!("the checkpoint at size {size}"))?
                     .into_inner();
-                signed.push(verify_checkpoint(&cp, &key)?);
+                signed.push(verify_checkpoint(&cp, client.state().log_key())?);
             }
-            let proof = raw
-                .get_consistency_proof(GetConsistencyProofRequest {
-                    first_size: from,
-                    second_size: to,
-                })
-                .await?
-                .into_inner();
-            let path: Vec<[u8; 32]> = proof
-                .hashes
-                .iter()
-                .map(|h| h.as_slice().try_into())
-                .collect::<Result<_, _>>()
-                .map_err(|_| ClientError::Invalid("a proof hash is not 32 bytes".into()))?;
-            verify_consistency::<Blake3>(from, to, &signed[0].root, &signed[1].root, &path)
-                .map_err(|e| {
-                    ClientError::Invalid(format!("consistency proof {from} → {to}: {e}"))
-                })?;
+            let hashes = check_consistency(&mut raw, &signed[0], &signed[1]).await?;
             if log.json {
                 println!(
                     "{}",
-                    json!({"from": from, "to": to, "proof_hashes": path.len(), "consistent": true})
+                    json!({"from": from, "to": to, "proof_hashes": hashes, "consistent": true})
                 );
             } else {
                 println!(
-                    "the checkpoint of size {from} is a prefix of the checkpoint of size {to} ({} proof hashes)",
-                    path.len()
+                    "the checkpoint of size {from} is a prefix of the checkpoint of size {to} ({hashes} proof hashes)"
                 );
             }
             Ok(())
