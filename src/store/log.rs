@@ -332,6 +332,11 @@ impl<H: TreeHasher> LogStore<H> {
             frontier.push(H::hash_leaf(leaf.as_ref()), |id, hash| runs.push(id, hash));
         }
         runs.write(&self.nodes)?;
+        // Built before the commit, swapped in after it: nothing on the path from fsync to ack.
+        let mut recent: HashMap<NodeId, Hash> =
+            HashMap::with_capacity(runs.count() + w.frontier.nodes().len());
+        recent.extend(w.frontier.nodes().iter().copied());
+        recent.extend(runs.iter());
         let checkpoint = Checkpoint {
             origin: self.origin.clone(),
             size: frontier.size(),
@@ -360,10 +365,6 @@ impl<H: TreeHasher> LogStore<H> {
             return Err(e.into());
         }
 
-        let mut recent: HashMap<NodeId, Hash> =
-            HashMap::with_capacity(runs.count() + w.frontier.nodes().len());
-        recent.extend(w.frontier.nodes().iter().copied());
-        recent.extend(runs.iter());
         match self.recent.write() {
             Ok(mut guard) => *guard = Arc::new(recent),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(recent),
