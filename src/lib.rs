@@ -6,6 +6,7 @@ pub mod csvimport;
 pub mod datadir;
 pub mod envelope;
 pub mod hashindex;
+pub mod json;
 pub mod keyfile;
 pub mod ledger;
 pub mod lineage;
@@ -14,8 +15,10 @@ pub mod note;
 pub mod provenance;
 pub mod registry;
 pub mod store;
+pub mod timestamp;
 pub mod watermark;
 
 pub mod proto {
     tonic::include_proto!("provledger.v1");
+    include!(concat!(env!("OUT_DIR"), "/provledger.v1.serde.rs"));
 }

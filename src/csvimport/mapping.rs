@@ -33,7 +33,6 @@ use crate::provenance::record::{SALESFORCE, salesforce_id18};
 use crate::provenance::rules::{self, DIGITAL_CAPTURE, EventLimits, TRAINED_ALGORITHMIC_DATA};
 use csv::StringRecord;
 use std::collections::HashMap;
-use std::str::FromStr;
 
 /// What every row of one import shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +352,7 @@ pub fn parse_hex(value: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
 /// Parses an RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`T` or a space,
 /// `T` and `Z` in either case). A date alone, a time without an offset, or an impossible date is
 /// refused.
-pub fn parse_rfc3339(value: &str) -> Result<prost_types::Timestamp, String> {
+pub fn parse_rfc3339(value: &str) -> Result<crate::timestamp::Timestamp, String> {
     let refuse =
         || format!("{value:?} is not an RFC 3339 date-time (e.g. 2024-05-01T12:34:56.000Z)");
     let b = value.as_bytes();
@@ -392,7 +391,7 @@ pub fn parse_rfc3339(value: &str) -> Result<prost_types::Timestamp, String> {
     if !offset_ok {
         return Err(refuse());
     }
-    prost_types::Timestamp::from_str(value).map_err(|_| refuse())
+    crate::timestamp::parse(value).ok_or_else(refuse)
 }
 
 /// A deterministic idempotency id for the row's event: `csv:<object>:<record id>:<hex>`, the

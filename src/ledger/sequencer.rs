@@ -153,7 +153,7 @@ fn commit(
     }
     let first_index = store.size();
     state.last_logged = state.last_logged.max(SystemTime::now());
-    let logged_at = prost_types::Timestamp::from(state.last_logged);
+    let logged_at = crate::timestamp::from_system_time(state.last_logged);
     let shared = match registry.read() {
         Ok(guard) => guard.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),

@@ -29,8 +29,8 @@ pub struct DescendantsQuery {
     pub from: DescendantsFrom,
     pub environments: Vec<String>,
     /// Sequencing time window, in seconds and nanos since the epoch: `[since, until)`.
-    pub since: Option<prost_types::Timestamp>,
-    pub until: Option<prost_types::Timestamp>,
+    pub since: Option<crate::timestamp::Timestamp>,
+    pub until: Option<crate::timestamp::Timestamp>,
     pub max_depth: u32,
     pub page_size: u32,
     pub page_token: String,
@@ -375,8 +375,8 @@ impl Lineage {
     /// sequencing times never decrease, so each bound is a binary search over leaves.
     fn index_window(
         &self,
-        since: Option<&prost_types::Timestamp>,
-        until: Option<&prost_types::Timestamp>,
+        since: Option<&crate::timestamp::Timestamp>,
+        until: Option<&crate::timestamp::Timestamp>,
         as_of: u64,
     ) -> Result<std::ops::Range<u64>, LineageError> {
         let lo = match since {
@@ -392,7 +392,7 @@ impl Lineage {
 
     fn first_at_or_after(
         &self,
-        t: &prost_types::Timestamp,
+        t: &crate::timestamp::Timestamp,
         as_of: u64,
     ) -> Result<u64, LineageError> {
         let (mut lo, mut hi) = (0, as_of);

@@ -271,7 +271,7 @@ fn event_payload(i: u64) -> Vec<u8> {
         ],
         environment: "staging-eu1".into(),
         content_hash,
-        occurred_at: Some(prost_types::Timestamp {
+        occurred_at: Some(provledger::timestamp::Timestamp {
             seconds: 1_750_000_000 + i as i64,
             nanos: ((i * 7919) % 1_000_000_000) as i32,
         }),

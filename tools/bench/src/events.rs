@@ -28,7 +28,7 @@ pub fn event(i: u64) -> ProvenanceEvent {
         content_hash: blake3::keyed_hash(&[9; 32], &i.to_be_bytes())
             .as_bytes()
             .to_vec(),
-        occurred_at: Some(prost_types::Timestamp {
+        occurred_at: Some(provledger::timestamp::Timestamp {
             seconds: 1_790_000_000 + i as i64,
             nanos: 0,
         }),

@@ -57,7 +57,7 @@ pub fn load(data: &Path, records: u64, depth: u64) -> Result<(u64, f64)> {
         &dir.store(),
         Some(provledger::keyfile::read(&dir.log_key())?),
     )?;
-    let logged_at = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
+    let logged_at = Some(provledger::timestamp::now());
     let leaf = |signer: &NoteSigner, event: &ProvenanceEvent| {
         LogLeaf {
             envelope: Some(sign(signer, EVENT_PAYLOAD_TYPE, event.encode_to_vec())),

@@ -35,7 +35,7 @@ pub fn load(data: &Path, size: u64, keys: &[NoteSigner]) -> Result<f64> {
     let mut next = store.size();
     while next < size {
         let end = (next + 10_000).min(size);
-        let logged_at = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
+        let logged_at = Some(provledger::timestamp::now());
         let per = (end - next).div_ceil(threads);
         let leaves: Vec<Vec<u8>> = std::thread::scope(|s| {
             let parts: Vec<_> = (0..threads)
