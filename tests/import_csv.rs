@@ -610,7 +610,7 @@ async fn a_server_refusal_names_the_row_and_a_rerun_finishes() {
         message.starts_with("line 5: the server refused the row: ResourceExhausted"),
         "{message}"
     );
-    assert!(message.contains("run the same import again"), "{message}");
+    assert!(message.contains("run the same input again"), "{message}");
     assert!(s.size() >= before + 3);
 
     let Setup {

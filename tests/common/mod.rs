@@ -172,3 +172,25 @@ pub fn request(envelope: SignedEvent) -> AppendRequest {
 pub fn leaf_hash(r: &AppendResponse) -> [u8; 32] {
     r.leaf_hash.as_slice().try_into().unwrap()
 }
+
+/// Runs the real `provledger` binary with `args`, feeding `stdin` when given.
+pub async fn run_cli(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provledger"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).await.unwrap();
+    }
+    child.wait_with_output().await.unwrap()
+}

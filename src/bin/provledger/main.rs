@@ -5,9 +5,11 @@
 //! printed as evidence).
 
 mod auditor;
+mod bulk;
 mod demo;
 mod import_csv;
 mod keys;
+mod producer;
 mod responder;
 mod serve;
 
@@ -81,6 +83,12 @@ enum Command {
     /// Trace a record back to its origins: a tree of its ancestors with each one's effective
     /// origin, every event verified against the log key.
     Trace(responder::TraceArgs),
+    /// Sign provenance events (JSON, NDJSON or arrays; the protobuf JSON mapping) with a key
+    /// file: one DSSE JSON envelope per line on stdout.
+    Sign(producer::SignArgs),
+    /// Append events (signed here with --key) or DSSE envelopes from JSON input, streamed in
+    /// order with a summary; a bad document stops the run with nothing after it sent.
+    Append(producer::AppendArgs),
     /// Append a Salesforce Data Loader export (CSV) to a server as signed provenance events,
     /// one per row (GENERATED for synthetic rows, CAPTURED for real ones).
     ImportCsv(import_csv::ImportCsvArgs),
@@ -129,6 +137,8 @@ fn dispatch(command: Command) -> Result<()> {
         } => block_on(auditor::monitor(log, interval, polls)),
         Command::Verify(cmd) => block_on(auditor::verify(cmd)),
         Command::ImportCsv(args) => import_csv::run(args),
+        Command::Sign(args) => producer::sign_command(args),
+        Command::Append(args) => producer::append_command(args),
         Command::Trace(args) => block_on(responder::trace(args)),
     }
 }
