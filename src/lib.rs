@@ -1,5 +1,6 @@
 //! provledger: an append-only provenance ledger.
 pub mod api;
+pub mod bundle;
 pub mod checkpoint;
 pub mod client;
 pub mod csvimport;

@@ -113,6 +113,27 @@ impl VerifiedClient {
         ))
     }
 
+    /// The checkpoint the log published at exactly `size`, checked against the trusted state
+    /// (an older one must be consistent with it, a newer one is accepted with a proof).
+    pub async fn checkpoint_at(&mut self, size: u64) -> Result<Trusted, ClientError> {
+        let answer = self
+            .log
+            .get_checkpoint(GetCheckpointRequest { size })
+            .await?
+            .into_inner();
+        let (checkpoint, _) = self.accept(&answer, false).await?;
+        if checkpoint.size != size {
+            return Err(ClientError::Invalid(format!(
+                "asked for the checkpoint at {size}, got one at {}",
+                checkpoint.size
+            )));
+        }
+        Ok(Trusted {
+            checkpoint,
+            note: answer.note,
+        })
+    }
+
     /// Appends a signed event and verifies the receipt: its checkpoint against the trusted
     /// state, its inclusion proof against that checkpoint.
     pub async fn append(&mut self, event: SignedEvent) -> Result<AppendResponse, ClientError> {
@@ -162,6 +183,45 @@ impl VerifiedClient {
             });
         }
         Ok(out)
+    }
+
+    /// The entry at `index`, verified by inclusion in `trusted` (a checkpoint this client has
+    /// already accepted, e.g. one from a verified lineage answer).
+    pub async fn entry_in(
+        &mut self,
+        index: u64,
+        trusted: &Trusted,
+    ) -> Result<VerifiedEntry, ClientError> {
+        let answer = self
+            .log
+            .get_entries(GetEntriesRequest {
+                start: index,
+                count: 1,
+            })
+            .await?
+            .into_inner();
+        let entry = answer
+            .entries
+            .into_iter()
+            .next()
+            .filter(|e| e.index == index)
+            .ok_or_else(|| ClientError::Invalid(format!("entry {index} was not returned")))?;
+        let proof = self.inclusion(index, &entry.leaf, trusted).await?;
+        Ok(VerifiedEntry {
+            index,
+            leaf: entry.leaf,
+            proof,
+        })
+    }
+
+    /// The key registry as the server reports it (each key's registration and revocation
+    /// indexes; prove them with [`VerifiedClient::entry_in`]).
+    pub async fn list_keys(&mut self) -> Result<proto::ListKeysResponse, ClientError> {
+        Ok(self
+            .log
+            .list_keys(proto::ListKeysRequest {})
+            .await?
+            .into_inner())
     }
 
     /// Fetches and checks the inclusion proof of `leaf` at `index` in `trusted`.

@@ -148,10 +148,13 @@ pub(crate) fn index_chunk(
             let state = EventState {
                 roots,
                 tainted_in_production: tainted,
-                declares_origin: matches!(
-                    action,
-                    Action::Generated | Action::Captured | Action::Attested
-                ),
+                // Whether the roots come from the record's own declaration: set by an origin
+                // event or an attestation, cleared by a derivation or sync, kept otherwise.
+                declares_origin: match action {
+                    Action::Generated | Action::Captured | Action::Attested => true,
+                    Action::Derived | Action::Synced => false,
+                    _ => previous.is_some_and(|s| s.declares_origin),
+                },
             };
             batch.insert(keys::keyed(keys::EVENT, &record, index), state.encode());
             overlay.entry(record).or_default().push((index, state));

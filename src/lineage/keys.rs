@@ -33,7 +33,7 @@ pub const WATERMARK: &[u8] = b"w";
 /// The key holding the layout version; a database with another is rebuilt.
 pub const VERSION: &[u8] = b"v";
 /// This layout's version.
-pub const LAYOUT: u8 = 2;
+pub const LAYOUT: u8 = 3;
 pub const LATEST: u8 = b'l';
 pub const EVENT: u8 = b'e';
 pub const CHILD: u8 = b'c';

@@ -7,6 +7,7 @@
 mod auditor;
 mod bulk;
 mod demo;
+mod evidence;
 mod import_csv;
 mod keys;
 mod producer;
@@ -89,6 +90,16 @@ enum Command {
     /// Append events (signed here with --key) or DSSE envelopes from JSON input, streamed in
     /// order with a summary; a bad document stops the run with nothing after it sent.
     Append(producer::AppendArgs),
+    /// Everything derived from a generator, a key or a record, each record verified by the
+    /// entry that brought it in.
+    BlastRadius(evidence::BlastRadiusArgs),
+    /// The events of a record and its ancestors in log order, every one verified.
+    Timeline(evidence::TimelineArgs),
+    /// Write an evidence bundle (or PROV-JSON, or Graphviz DOT) for a record's trace or a blast
+    /// radius.
+    Export(evidence::ExportArgs),
+    /// Verify an evidence bundle offline, trusting only the log key.
+    VerifyBundle(evidence::VerifyBundleArgs),
     /// Append a Salesforce Data Loader export (CSV) to a server as signed provenance events,
     /// one per row (GENERATED for synthetic rows, CAPTURED for real ones).
     ImportCsv(import_csv::ImportCsvArgs),
@@ -137,6 +148,10 @@ fn dispatch(command: Command) -> Result<()> {
         } => block_on(auditor::monitor(log, interval, polls)),
         Command::Verify(cmd) => block_on(auditor::verify(cmd)),
         Command::ImportCsv(args) => import_csv::run(args),
+        Command::BlastRadius(args) => block_on(evidence::blast_radius(args)),
+        Command::Timeline(args) => block_on(evidence::timeline(args)),
+        Command::Export(args) => block_on(evidence::export(args)),
+        Command::VerifyBundle(args) => evidence::verify_bundle(args),
         Command::Sign(args) => producer::sign_command(args),
         Command::Append(args) => producer::append_command(args),
         Command::Trace(args) => block_on(responder::trace(args)),
