@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod note;
 pub mod provenance;
 pub mod registry;
+pub mod replay;
 pub mod store;
 pub mod timestamp;
 pub mod watermark;

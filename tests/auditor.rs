@@ -264,3 +264,71 @@ async fn trace_prints_a_verified_tree_with_origins() {
     assert!(text(&out.stderr).contains("system/tenant/object_type/record_id"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_audit_replays_every_entry_and_catches_a_forged_checkpoint() {
+    let server = TestServer::start(LedgerConfig::default()).await;
+    let generator = server.register("gen.test/audit", Role::Generator).await;
+    append(&server, &generator, 0..20).await;
+    let early = server.ledger.store().latest();
+    append(&server, &generator, 20..40).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let vkey = server.dir.log_vkey();
+    let key = vkey.to_str().unwrap();
+    let state = tmp.path().join("trusted.note");
+    let state_arg = state.to_str().unwrap();
+
+    // A checkpoint a producer kept from an earlier receipt, checked against the leaves too.
+    let kept = tmp.path().join("kept.note");
+    std::fs::write(&kept, &early.note).unwrap();
+    let args = [
+        "audit",
+        "--json",
+        "--state",
+        state_arg,
+        "--checkpoint",
+        kept.to_str().unwrap(),
+    ];
+    let out = against(&server.url, key, &args).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["size"], 42);
+    assert_eq!(report["key_entries"], 2);
+    assert_eq!(report["events"], 40);
+    assert_eq!(report["checkpoints"], 2, "{report}");
+
+    // The log key signs a checkpoint whose root is not that of its first 30 entries (what a
+    // log showing different histories to different clients must do): the audit names it.
+    let log_key = provledger::keyfile::read(&server.dir.log_key()).unwrap();
+    let forged = provledger::checkpoint::Checkpoint {
+        origin: early.checkpoint.origin.clone(),
+        size: 30,
+        root: [7; 32],
+        extensions: Vec::new(),
+    }
+    .sign(&log_key)
+    .unwrap();
+    let bad = tmp.path().join("forged.note");
+    std::fs::write(&bad, forged).unwrap();
+    let args = [
+        "audit",
+        "--state",
+        state_arg,
+        "--checkpoint",
+        bad.to_str().unwrap(),
+    ];
+    let out = against(&server.url, key, &args).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("checkpoint at size 30: its signed root differs"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The offline audit of a data directory is still there (the server must be stopped).
+    let (dir, _tmp) = server.stop().await;
+    let data = dir.root.to_str().unwrap().to_string();
+    let out = cli(&["audit", "--data", &data]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("audit passed"));
+}

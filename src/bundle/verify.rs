@@ -5,12 +5,11 @@
 
 use super::{Bundle, BundleError};
 use crate::checkpoint::{Checkpoint, open_checkpoint};
-use crate::envelope::{EVENT_PAYLOAD_TYPE, KEY_PAYLOAD_TYPE, verify as verify_signature};
 use crate::json::dsse::decode_base64;
 use crate::merkle::{Blake3, Hash, TreeHasher, verify_inclusion};
 use crate::note::NoteVerifier;
 use crate::proto::{LogLeaf, ProvenanceEvent, SignedEvent};
-use crate::registry::{Registry, decode_action};
+use crate::replay::{Replay, Replayed};
 use prost::Message;
 use std::collections::BTreeMap;
 
@@ -107,66 +106,16 @@ pub fn verify(bundle: &Bundle, log_key: &NoteVerifier) -> Result<Verified, Bundl
 /// checks every envelope's signature with its signer's key as registered at that index; decodes
 /// the events. Returns the number of key entries.
 fn check_signatures(entries: &mut BTreeMap<u64, VerifiedEntry>) -> Result<usize, BundleError> {
-    let mut registry = Registry::default();
+    let mut replay = Replay::new();
     let mut key_entries = 0;
     for (&index, entry) in entries.iter_mut() {
-        let envelope = &entry.envelope;
-        match envelope.payload_type.as_str() {
-            KEY_PAYLOAD_TYPE => {
-                key_entries += 1;
-                let action = decode_action(&envelope.payload)
-                    .map_err(|e| BundleError::entry(index, e.to_string()))?;
-                if registry.is_empty() && index != 0 {
-                    return Err(BundleError::entry(
-                        index,
-                        "the key entries do not start at the genesis entry (index 0)",
-                    ));
-                }
-                let change = registry
-                    .check(&envelope.key_id, &action)
-                    .map_err(|e| BundleError::entry(index, format!("key action: {e}")))?;
-                let signer = match (&change, registry.is_empty()) {
-                    // Genesis: the first admin key signs its own registration.
-                    (crate::registry::KeyChange::Register { verifier, .. }, true) => {
-                        (**verifier).clone()
-                    }
-                    _ => signer_key(&registry, index, &envelope.key_id)?,
-                };
-                verify_signature(envelope, &signer)
-                    .map_err(|e| BundleError::entry(index, format!("envelope: {e}")))?;
-                registry.apply(change, index);
-            }
-            EVENT_PAYLOAD_TYPE => {
-                let signer = signer_key(&registry, index, &envelope.key_id)?;
-                verify_signature(envelope, &signer)
-                    .map_err(|e| BundleError::entry(index, format!("envelope: {e}")))?;
-                let event = ProvenanceEvent::decode(envelope.payload.as_slice())
-                    .map_err(|e| BundleError::entry(index, format!("event payload: {e}")))?;
-                entry.event = Some(event);
-            }
-            other => {
-                return Err(BundleError::entry(
-                    index,
-                    format!("unknown payload type {other:?}"),
-                ));
-            }
+        match replay
+            .entry(index, &entry.envelope)
+            .map_err(|e| BundleError::entry(index, e))?
+        {
+            Replayed::Key => key_entries += 1,
+            Replayed::Event(event) => entry.event = Some(*event),
         }
     }
     Ok(key_entries)
-}
-
-/// The key `name` may sign with at `index`, from the key entries before it.
-fn signer_key(registry: &Registry, index: u64, name: &str) -> Result<NoteVerifier, BundleError> {
-    registry
-        .active(name)
-        .map(|k| k.verifier.clone())
-        .map_err(|e| {
-            BundleError::entry(
-                index,
-                format!(
-                    "signer {name:?}: {e} (the bundle must hold the key's registration entry \
-                     and those of the admin keys that registered it)"
-                ),
-            )
-        })
 }

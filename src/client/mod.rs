@@ -7,7 +7,9 @@
 //!   rollback or a fork is an error carrying both signed checkpoints as evidence.
 //! - [`verified`]: a client whose every answer is checked against a checkpoint, and whose
 //!   checkpoints are checked against the trusted state, before it is returned.
+//! - [`audit`]: replaying a whole log from its entries (roots, signatures, key registry, rules).
 
+pub mod audit;
 pub mod trust;
 pub mod verified;
 pub mod verify;

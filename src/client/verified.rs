@@ -299,6 +299,12 @@ impl VerifiedClient {
         Ok(())
     }
 
+    /// The log service client, for reads whose checks the caller makes (the audit recomputes
+    /// the tree from the raw entries).
+    pub(crate) fn log_client(&mut self) -> &mut LogServiceClient<Channel> {
+        &mut self.log
+    }
+
     /// The lineage service client, for calls without proofs (Descendants, alerts).
     pub fn lineage(&mut self) -> &mut LineageServiceClient<Channel> {
         &mut self.lineage

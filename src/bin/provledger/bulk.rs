@@ -103,7 +103,8 @@ pub async fn connect_to<E>(server: &str) -> Result<LogServiceClient<Channel>, St
     Ok(connect(server).await?)
 }
 
-fn progress_bar(size: Option<u64>) -> ProgressBar {
+/// A progress bar on stderr when it is a terminal (hidden otherwise).
+pub fn progress_bar(size: Option<u64>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

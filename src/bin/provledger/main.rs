@@ -55,12 +55,10 @@ enum Command {
     /// Register, revoke and list the log's signing keys.
     #[command(subcommand)]
     Key(keys::KeyCommand),
-    /// Recompute the whole log from its leaves and check every node and checkpoint (offline;
-    /// stop the server first).
-    Audit {
-        #[arg(long, default_value = "./provledger-data")]
-        data: PathBuf,
-    },
+    /// Audit a log. Offline (`--data DIR`, server stopped): recompute it from its leaves and check
+    /// every node and checkpoint. Remote (`--log-key`): replay every entry from the server —
+    /// roots, signatures, key registrations, field rules, signed checkpoints.
+    Audit(auditor::AuditArgs),
     /// A walkthrough against an embedded server on a temporary data directory.
     Demo,
     /// Fetch the latest checkpoint, verify its signature and its consistency with the trusted
@@ -138,7 +136,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Serve(args) => serve::serve(args),
         Command::Keygen { name, out } => keys::keygen(&name, &out),
         Command::Key(cmd) => keys::run(cmd),
-        Command::Audit { data } => serve::audit(&data),
+        Command::Audit(args) => auditor::audit(args),
         Command::Demo => demo::run(),
         Command::Checkpoint(log) => block_on(auditor::checkpoint(log)),
         Command::Monitor {
