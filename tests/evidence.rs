@@ -128,7 +128,7 @@ async fn a_record_bundle_verifies_offline_and_every_flipped_byte_is_caught() {
     let file = tmp.path().join("opportunity.bundle.json");
     let path = file.to_str().unwrap();
     let url = server.url.clone();
-    cli_ok(&[
+    let out = cli_ok(&[
         "export",
         "record",
         OPPORTUNITY,
@@ -138,8 +138,12 @@ async fn a_record_bundle_verifies_offline_and_every_flipped_byte_is_caught() {
         &key,
         "--out",
         path,
+        "--json",
     ])
     .await;
+    let written: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(written["verified"], true, "{out}");
+    assert_eq!(written["records"], 5, "{out}");
     // Offline: the server is gone.
     server.stop().await;
     let out = cli_ok(&["verify-bundle", path, "--log-key", &key, "--json"]).await;

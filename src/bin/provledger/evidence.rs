@@ -184,8 +184,23 @@ pub async fn export(args: ExportArgs) -> Result<()> {
     };
     let verified = verify_collected(&bundle, &log)?;
     write_out(&out.out, &render(&bundle, &verified, out.format))?;
-    if out.out != "-" {
-        eprintln!(
+    if out.out == "-" {
+        return Ok(());
+    }
+    if log.json {
+        println!(
+            "{}",
+            json!({
+                "verified": true,
+                "out": out.out,
+                "format": format!("{:?}", out.format).to_lowercase(),
+                "entries": verified.entries.len(),
+                "checkpoint_size": verified.checkpoint.size,
+                "records": verified.claims.records,
+            })
+        );
+    } else {
+        println!(
             "wrote {} ({} entries, checkpoint size {}), verified",
             out.out,
             verified.entries.len(),
