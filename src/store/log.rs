@@ -22,6 +22,7 @@ use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
 use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
 use crate::checkpoint::{Checkpoint, open_checkpoint};
+use crate::fault::{Faults, Step};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
 use crate::note::{NoteSigner, NoteVerifier};
 use std::collections::HashMap;
@@ -86,6 +87,8 @@ pub struct LogStore<H: TreeHasher = Blake3> {
     /// receipts' inclusion proofs need, so they are answered from memory.
     recent: RwLock<Arc<HashMap<NodeId, Hash>>>,
     writer: Option<Mutex<Writer<H>>>,
+    /// The write path's fault-injection hook: a zero-sized no-op in production builds.
+    faults: Faults,
     hasher: PhantomData<H>,
 }
 
@@ -103,6 +106,26 @@ impl<H: TreeHasher> LogStore<H> {
     /// Creates a new, empty log in `dir` (which must not hold one), publishing the size-0
     /// checkpoint, and opens it for appending.
     pub fn create(dir: &Path, origin: &str, signer: NoteSigner) -> Result<Self, StoreError> {
+        Self::create_inner(dir, origin, signer, Faults::none())
+    }
+
+    /// [`LogStore::create`] whose write path (this store's writes and syncs) follows `faults`.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn create_with_faults(
+        dir: &Path,
+        origin: &str,
+        signer: NoteSigner,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
+        Self::create_inner(dir, origin, signer, faults)
+    }
+
+    fn create_inner(
+        dir: &Path,
+        origin: &str,
+        signer: NoteSigner,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
         let db = open_db(dir)?;
         if db.get(keys::META_ORIGIN)?.is_some() {
             return Err(StoreError::AlreadyInitialised {
@@ -121,26 +144,46 @@ impl<H: TreeHasher> LogStore<H> {
         batch.insert(keys::META_LOG_VKEY, signer.verifier().to_vkey().as_bytes());
         batch.insert(&keys::checkpoint(0), note.as_bytes());
         db.apply_batch(batch)?;
-        Durability::new(dir)?.sync(&db)?;
-        Self::open_db_handle(db, dir, Some(signer))
+        Durability::new(dir, faults.clone())?.sync(&db)?;
+        Self::open_db_handle(db, dir, Some(signer), faults)
     }
 
     /// Opens an existing log. With the checkpoint signer it can append; without, it only reads.
     /// Refuses a store whose stored tree does not reproduce its latest signed checkpoint.
     pub fn open(dir: &Path, signer: Option<NoteSigner>) -> Result<Self, StoreError> {
+        Self::open_inner(dir, signer, Faults::none())
+    }
+
+    /// [`LogStore::open`] whose write path (the open-time repair of the node files included)
+    /// follows `faults`.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn open_with_faults(
+        dir: &Path,
+        signer: Option<NoteSigner>,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
+        Self::open_inner(dir, signer, faults)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        signer: Option<NoteSigner>,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
         if !dir.join("db").exists() {
             return Err(StoreError::NotInitialised {
                 dir: dir.to_path_buf(),
             });
         }
         let db = open_db(dir)?;
-        Self::open_db_handle(db, dir, signer)
+        Self::open_db_handle(db, dir, signer, faults)
     }
 
     fn open_db_handle(
         db: sled::Db,
         dir: &Path,
         signer: Option<NoteSigner>,
+        faults: Faults,
     ) -> Result<Self, StoreError> {
         let meta = |key: &[u8]| -> Result<String, StoreError> {
             let value = db.get(key)?.ok_or_else(|| StoreError::NotInitialised {
@@ -163,7 +206,7 @@ impl<H: TreeHasher> LogStore<H> {
             }
         }
         let latest = latest_checkpoint(&db, &verifier, &origin)?;
-        let nodes = Arc::new(NodeFiles::open(&dir.join(TREE_DIR))?);
+        let nodes = Arc::new(NodeFiles::open(&dir.join(TREE_DIR), faults.clone())?);
         let mut store = LogStore {
             db,
             dir: dir.to_path_buf(),
@@ -174,6 +217,7 @@ impl<H: TreeHasher> LogStore<H> {
             published: RwLock::new(Arc::new(latest)),
             recent: RwLock::new(Arc::new(HashMap::new())),
             writer: None,
+            faults,
             hasher: PhantomData,
         };
         let frontier = store.check_integrity()?;
@@ -186,7 +230,7 @@ impl<H: TreeHasher> LogStore<H> {
             store.writer = Some(Mutex::new(Writer {
                 signer,
                 frontier,
-                durability: Durability::new(dir)?,
+                durability: Durability::new(dir, store.faults.clone())?,
                 _syncer: syncer,
                 poisoned: false,
             }));
@@ -356,8 +400,8 @@ impl<H: TreeHasher> LogStore<H> {
             batch.insert(keys::index(&key), value);
         }
         let written = self
-            .db
-            .apply_batch(batch)
+            .faults
+            .run(Step::SledApply, || self.db.apply_batch(batch))
             .and_then(|()| w.durability.sync(&self.db));
         if let Err(e) = written {
             // The batch may or may not be on disk: only a reopen can tell.
