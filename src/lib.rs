@@ -6,6 +6,7 @@ pub mod client;
 pub mod csvimport;
 pub mod datadir;
 pub mod envelope;
+pub mod fault;
 pub mod hashindex;
 pub mod json;
 pub mod keyfile;

@@ -116,6 +116,7 @@ mod tests_crash;
 pub use error::HashIndexError;
 pub use format::{DEFAULT_INITIAL_CAPACITY, MAX_CAPACITY, MIN_CAPACITY};
 
+use crate::fault::Faults;
 use format::{fingerprint, valid_capacity};
 use shard::{Shard, remove_if_exists, shard_file_name, sync_dir, tmp_file_name};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -151,6 +152,16 @@ impl HashIndex {
         dir: &Path,
         initial_capacity: u64,
     ) -> Result<HashIndex, HashIndexError> {
+        HashIndex::open_with_faults(dir, initial_capacity, Faults::none())
+    }
+
+    /// [`HashIndex::open_with_capacity`] whose slot writes, growths and syncs go through
+    /// `faults` (a no-op in production builds; see [`crate::fault`]).
+    pub(crate) fn open_with_faults(
+        dir: &Path,
+        initial_capacity: u64,
+        faults: Faults,
+    ) -> Result<HashIndex, HashIndexError> {
         if !valid_capacity(initial_capacity) {
             return Err(HashIndexError::InvalidCapacity(initial_capacity));
         }
@@ -159,7 +170,7 @@ impl HashIndex {
         let mut shards = Vec::with_capacity(SHARDS);
         let mut created = false;
         for index in 0..SHARDS {
-            let (shard, new) = Shard::open(dir, index, initial_capacity)?;
+            let (shard, new) = Shard::open(dir, index, initial_capacity, faults.clone())?;
             created |= new;
             shards.push(shard);
         }

@@ -6,6 +6,7 @@ use super::format::{
     slot_offset, walk_run,
 };
 use super::rebuild::rebuild;
+use crate::fault::{Faults, Step};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::ControlFlow;
@@ -50,6 +51,8 @@ pub(super) struct Shard {
     table: RwLock<Table>,
     /// Occupied slots as far as this process knows (see the module docs on crashes).
     count: AtomicU64,
+    /// The fault-injection hook on writes, growths and syncs (a no-op in production builds).
+    faults: Faults,
 }
 
 #[derive(Debug)]
@@ -85,6 +88,7 @@ impl Shard {
         dir: &Path,
         index: usize,
         initial_capacity: u64,
+        faults: Faults,
     ) -> Result<(Shard, bool), HashIndexError> {
         let path = dir.join(shard_file_name(index));
         let tmp_path = dir.join(tmp_file_name(index));
@@ -119,6 +123,7 @@ impl Shard {
                 capacity: header.capacity,
             }),
             count: AtomicU64::new(header.count),
+            faults,
         };
         Ok((shard, created))
     }
@@ -191,9 +196,12 @@ impl Shard {
         ws.dirty = true;
         {
             let table = self.table.write().map_err(|_| self.poisoned())?;
-            table
-                .file
-                .write_all_at(&encode_slot(fp, value), slot_offset(pos))
+            self.faults
+                .run(Step::IndexWrite, || {
+                    table
+                        .file
+                        .write_all_at(&encode_slot(fp, value), slot_offset(pos))
+                })
                 .map_err(HashIndexError::io(&self.path))?;
         }
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -219,7 +227,10 @@ impl Shard {
                 return Err(e);
             }
         };
-        if let Err(e) = fs::rename(&self.tmp_path, &self.path) {
+        let renamed = self
+            .faults
+            .run(Step::IndexGrow, || fs::rename(&self.tmp_path, &self.path));
+        if let Err(e) = renamed {
             let _ = fs::remove_file(&self.tmp_path);
             return Err(HashIndexError::io(&self.path)(e));
         }
@@ -233,7 +244,7 @@ impl Shard {
         }
         self.count.store(count, Ordering::Relaxed);
         ws.dirty = false;
-        if let Err(e) = sync_dir(dir) {
+        if let Err(e) = self.sync_dir_as(dir, Step::IndexGrow) {
             ws.dir_unsynced = true;
             return Err(e);
         }
@@ -255,8 +266,11 @@ impl Shard {
             .open(&self.tmp_path)
             .map_err(tmp_io)?;
         let count = rebuild(src, &self.path, src_cap, &tmp, &self.tmp_path, new_cap)?;
-        tmp.write_all_at(&encode_header(new_cap, count), 0)
-            .and_then(|()| tmp.sync_all())
+        self.faults
+            .run(Step::IndexGrow, || {
+                tmp.write_all_at(&encode_header(new_cap, count), 0)
+                    .and_then(|()| tmp.sync_all())
+            })
             .map_err(HashIndexError::io(&self.tmp_path))?;
         Ok((tmp, count))
     }
@@ -266,7 +280,7 @@ impl Shard {
     pub(super) fn sync(&self, dir: &Path) -> Result<(), HashIndexError> {
         let mut ws = self.writer.lock().map_err(|_| self.poisoned())?;
         if ws.dir_unsynced {
-            sync_dir(dir)?;
+            self.sync_dir_as(dir, Step::IndexSync)?;
             ws.dir_unsynced = false;
         }
         if !ws.dirty {
@@ -274,18 +288,28 @@ impl Shard {
         }
         let (file, capacity) = self.current()?;
         let header = encode_header(capacity, self.count.load(Ordering::Relaxed));
-        file.write_all_at(&header, 0)
+        self.faults
+            .run(Step::IndexSync, || file.write_all_at(&header, 0))
             .map_err(HashIndexError::io(&self.path))?;
         ws.dirty = false;
         // Inserts may go on while the file is fsynced; they mark the shard dirty again.
         drop(ws);
-        if let Err(e) = file.sync_data() {
+        if let Err(e) = self.faults.run(Step::IndexSync, || file.sync_data()) {
             if let Ok(mut ws) = self.writer.lock() {
                 ws.dirty = true;
             }
             return Err(HashIndexError::io(&self.path)(e));
         }
         Ok(())
+    }
+}
+
+impl Shard {
+    /// Fsyncs the index directory as `step`.
+    fn sync_dir_as(&self, dir: &Path, step: Step) -> Result<(), HashIndexError> {
+        self.faults
+            .run(step, || File::open(dir).and_then(|d| d.sync_all()))
+            .map_err(HashIndexError::io(dir))
     }
 }
 

@@ -20,6 +20,7 @@
 
 use super::admission::external_key;
 use crate::envelope::{EVENT_PAYLOAD_TYPE, envelope_id};
+use crate::fault::{Faults, Step};
 use crate::hashindex::{HashIndex, HashIndexError};
 use crate::merkle::{Blake3, Hash, TreeHasher};
 use crate::proto::{LogLeaf, ProvenanceEvent, SignedEvent};
@@ -49,6 +50,8 @@ struct Indexes {
     by_envelope: Index,
     by_leaf: Index,
     by_external: Index,
+    /// The fault-injection hook on watermark writes (a no-op in production builds).
+    faults: Faults,
 }
 
 /// One hash index and its directory (where its watermark lives).
@@ -145,7 +148,11 @@ impl Indexes {
             index.map.sync().map_err(index_error)?;
         }
         for index in self.all() {
-            watermark::write(&index.dir, WATERMARK_FILE, size).map_err(StoreError::Io)?;
+            self.faults
+                .run(Step::Watermark, || {
+                    watermark::write(&index.dir, WATERMARK_FILE, size)
+                })
+                .map_err(StoreError::Io)?;
         }
         Ok(())
     }
@@ -159,8 +166,9 @@ fn index_error(e: HashIndexError) -> StoreError {
 
 impl Lookups {
     /// Opens (or rebuilds) the indexes under `dir` and brings them up to the store's size.
-    pub fn open(dir: &Path, store: &LogStore) -> Result<Lookups, StoreError> {
-        let (indexes, from) = match Self::open_all(dir) {
+    /// Their writes and syncs go through `faults`.
+    pub fn open(dir: &Path, store: &LogStore, faults: Faults) -> Result<Lookups, StoreError> {
+        let (indexes, from) = match Self::open_all(dir, &faults) {
             Ok(indexes) => {
                 let from = indexes
                     .all()
@@ -176,7 +184,7 @@ impl Lookups {
                 for sub in SUBDIRS {
                     HashIndex::destroy(&dir.join(sub)).map_err(index_error)?;
                 }
-                (Self::open_all(dir).map_err(index_error)?, 0)
+                (Self::open_all(dir, &faults).map_err(index_error)?, 0)
             }
         };
         let size = store.size();
@@ -215,11 +223,15 @@ impl Lookups {
         })
     }
 
-    fn open_all(dir: &Path) -> Result<Indexes, HashIndexError> {
+    fn open_all(dir: &Path, faults: &Faults) -> Result<Indexes, HashIndexError> {
         let open = |sub: &str| -> Result<Index, HashIndexError> {
             let dir = dir.join(sub);
             Ok(Index {
-                map: HashIndex::open(&dir)?,
+                map: HashIndex::open_with_faults(
+                    &dir,
+                    crate::hashindex::DEFAULT_INITIAL_CAPACITY,
+                    faults.clone(),
+                )?,
                 dir,
             })
         };
@@ -227,6 +239,7 @@ impl Lookups {
             by_envelope: open(SUBDIRS[0])?,
             by_leaf: open(SUBDIRS[1])?,
             by_external: open(SUBDIRS[2])?,
+            faults: faults.clone(),
         })
     }
 

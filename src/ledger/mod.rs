@@ -12,11 +12,15 @@ mod index_keys;
 mod lookup;
 mod sequencer;
 
+#[cfg(test)]
+mod tests_faults;
+
 pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, external_key};
 pub use error::{AppendError, Refusal};
 pub use sequencer::{BatchPolicy, Sequenced};
 
 use crate::envelope::{self, KEY_PAYLOAD_TYPE};
+use crate::fault::Faults;
 use crate::lineage::{Lineage, LineageConfig};
 use crate::merkle::Hash;
 use crate::note::NoteSigner;
@@ -89,6 +93,27 @@ impl Ledger {
         index_dir: &Path,
         config: LedgerConfig,
     ) -> Result<Ledger, StoreError> {
+        Self::start_inner(store, index_dir, config, Faults::none())
+    }
+
+    /// [`Ledger::start`] whose hash indexes' writes and syncs follow `faults` (the store's
+    /// follow the faults it was opened with).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn start_with_faults(
+        store: LogStore,
+        index_dir: &Path,
+        config: LedgerConfig,
+        faults: Faults,
+    ) -> Result<Ledger, StoreError> {
+        Self::start_inner(store, index_dir, config, faults)
+    }
+
+    fn start_inner(
+        store: LogStore,
+        index_dir: &Path,
+        config: LedgerConfig,
+        faults: Faults,
+    ) -> Result<Ledger, StoreError> {
         let mut records = Vec::new();
         for entry in store.index_scan(index_keys::KEY_RECORD_PREFIX) {
             let (key, value) = entry?;
@@ -105,7 +130,7 @@ impl Ledger {
                 what: "the log has entries but no key registry".into(),
             });
         }
-        let lookups = Arc::new(Lookups::open(index_dir, &store)?);
+        let lookups = Arc::new(Lookups::open(index_dir, &store, faults)?);
         let store = Arc::new(store);
         let lineage = Lineage::open(
             &index_dir.join("lineage"),

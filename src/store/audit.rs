@@ -87,8 +87,13 @@ impl AuditReport {
 /// stored data is a problem in the report.
 pub fn audit<H: TreeHasher>(store: &LogStore<H>) -> Result<AuditReport, StoreError> {
     let mut report = AuditReport::default();
-    let latest_size = store.size();
-    let mut sizes = store.checkpoint_sizes().peekable();
+    // Every stored checkpoint is checked, the newest included even if it does not verify (a
+    // store opened with `LogStore::open_for_audit` then publishes an older one).
+    let latest_size = match store.stored_checkpoint_sizes().last() {
+        Some(size) => size?,
+        None => 0,
+    };
+    let mut sizes = store.stored_checkpoint_sizes().peekable();
     let mut frontier = Frontier::<H>::new();
 
     // Checkpoints at sizes reached so far.

@@ -6,6 +6,7 @@
 //! `flush()`, then `fsync` on the database file, then on every blob file not synced before and on
 //! the blob directory. Only after it returns may a write be acknowledged.
 
+use crate::fault::{Faults, Step};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
@@ -17,23 +18,25 @@ pub struct Durability {
     dir: PathBuf,
     db_file: File,
     synced_blobs: HashSet<std::ffi::OsString>,
+    faults: Faults,
 }
 
 impl Durability {
-    /// Opens the handles needed to sync the database in `dir`.
-    pub fn new(dir: &Path) -> io::Result<Self> {
+    /// Opens the handles needed to sync the database in `dir`; each step goes through `faults`.
+    pub fn new(dir: &Path, faults: Faults) -> io::Result<Self> {
         let db_file = File::open(dir.join("db"))?;
         Ok(Durability {
             dir: dir.to_path_buf(),
             db_file,
             synced_blobs: HashSet::new(),
+            faults,
         })
     }
 
     /// Makes everything written to `db` so far durable.
     pub fn sync(&mut self, db: &sled::Db) -> Result<(), sled::Error> {
-        db.flush()?;
-        self.db_file.sync_all()?;
+        self.faults.run(Step::SledFlush, || db.flush())?;
+        self.faults.run(Step::DbFsync, || self.db_file.sync_all())?;
         self.sync_blobs()?;
         Ok(())
     }
@@ -55,7 +58,7 @@ impl Durability {
                 continue;
             }
             match File::open(entry.path()) {
-                Ok(f) => f.sync_all()?,
+                Ok(f) => self.faults.run(Step::BlobSync, || f.sync_all())?,
                 // sled may remove a blob it no longer needs while we look.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
@@ -66,7 +69,8 @@ impl Durability {
         // Forget blobs sled has removed, so the set tracks the directory, not its history.
         self.synced_blobs = present;
         if any {
-            File::open(&blob_dir)?.sync_all()?;
+            let dir = File::open(&blob_dir)?;
+            self.faults.run(Step::BlobSync, || dir.sync_all())?;
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
 use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
 use crate::checkpoint::{Checkpoint, open_checkpoint};
+use crate::fault::{Faults, Step};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
 use crate::note::{NoteSigner, NoteVerifier};
 use std::collections::HashMap;
@@ -86,6 +87,8 @@ pub struct LogStore<H: TreeHasher = Blake3> {
     /// receipts' inclusion proofs need, so they are answered from memory.
     recent: RwLock<Arc<HashMap<NodeId, Hash>>>,
     writer: Option<Mutex<Writer<H>>>,
+    /// The write path's fault-injection hook: a zero-sized no-op in production builds.
+    faults: Faults,
     hasher: PhantomData<H>,
 }
 
@@ -103,6 +106,26 @@ impl<H: TreeHasher> LogStore<H> {
     /// Creates a new, empty log in `dir` (which must not hold one), publishing the size-0
     /// checkpoint, and opens it for appending.
     pub fn create(dir: &Path, origin: &str, signer: NoteSigner) -> Result<Self, StoreError> {
+        Self::create_inner(dir, origin, signer, Faults::none())
+    }
+
+    /// [`LogStore::create`] whose write path (this store's writes and syncs) follows `faults`.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn create_with_faults(
+        dir: &Path,
+        origin: &str,
+        signer: NoteSigner,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
+        Self::create_inner(dir, origin, signer, faults)
+    }
+
+    fn create_inner(
+        dir: &Path,
+        origin: &str,
+        signer: NoteSigner,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
         let db = open_db(dir)?;
         if db.get(keys::META_ORIGIN)?.is_some() {
             return Err(StoreError::AlreadyInitialised {
@@ -121,61 +144,91 @@ impl<H: TreeHasher> LogStore<H> {
         batch.insert(keys::META_LOG_VKEY, signer.verifier().to_vkey().as_bytes());
         batch.insert(&keys::checkpoint(0), note.as_bytes());
         db.apply_batch(batch)?;
-        Durability::new(dir)?.sync(&db)?;
-        Self::open_db_handle(db, dir, Some(signer))
+        Durability::new(dir, faults.clone())?.sync(&db)?;
+        Self::open_db_handle(db, dir, Some(signer), faults)
     }
 
     /// Opens an existing log. With the checkpoint signer it can append; without, it only reads.
     /// Refuses a store whose stored tree does not reproduce its latest signed checkpoint.
     pub fn open(dir: &Path, signer: Option<NoteSigner>) -> Result<Self, StoreError> {
+        Self::open_inner(dir, signer, Faults::none())
+    }
+
+    /// [`LogStore::open`] whose write path (the open-time repair of the node files included)
+    /// follows `faults`.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn open_with_faults(
+        dir: &Path,
+        signer: Option<NoteSigner>,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
+        Self::open_inner(dir, signer, faults)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        signer: Option<NoteSigner>,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
         if !dir.join("db").exists() {
             return Err(StoreError::NotInitialised {
                 dir: dir.to_path_buf(),
             });
         }
         let db = open_db(dir)?;
-        Self::open_db_handle(db, dir, signer)
+        Self::open_db_handle(db, dir, signer, faults)
+    }
+
+    /// Opens a log read-only for [`super::audit`], even when it fails the open-time check, so
+    /// that the audit can say where it is damaged; the check's failure comes back beside the
+    /// store. The node files are brought to the stored leaves as at any open (nodes past their
+    /// durable watermark are recomputed), so what a crash left is not reported as tampering.
+    /// When the latest checkpoint does not verify, [`LogStore::latest`] is the newest one that
+    /// does (or a size-0 placeholder with an empty note): use such a store for the audit only.
+    pub fn open_for_audit(dir: &Path) -> Result<(Self, Option<StoreError>), StoreError> {
+        if !dir.join("db").exists() {
+            return Err(StoreError::NotInitialised {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let db = open_db(dir)?;
+        let (origin, verifier) = read_meta(&db, dir)?;
+        let (latest, mut damage) = match latest_checkpoint(&db, &verifier, &origin) {
+            Ok(latest) => (latest, None),
+            Err(e) => (
+                newest_verified_checkpoint::<H>(&db, &verifier, &origin),
+                Some(e),
+            ),
+        };
+        let store = Self::assemble(db, dir, origin, verifier, latest, Faults::none())?;
+        if let Err(e) = store.check_integrity() {
+            // Still bring the node files to the stored leaves, best effort.
+            if let Ok(end) = store.stored_end()
+                && let Err(repair) = store.bring_nodes_to(end)
+            {
+                tracing::warn!(error = %repair, "could not recompute the node files for the audit");
+            }
+            damage.get_or_insert(e);
+        }
+        Ok((store, damage))
     }
 
     fn open_db_handle(
         db: sled::Db,
         dir: &Path,
         signer: Option<NoteSigner>,
+        faults: Faults,
     ) -> Result<Self, StoreError> {
-        let meta = |key: &[u8]| -> Result<String, StoreError> {
-            let value = db.get(key)?.ok_or_else(|| StoreError::NotInitialised {
-                dir: dir.to_path_buf(),
-            })?;
-            String::from_utf8(value.to_vec())
-                .map_err(|_| StoreError::corrupt("log metadata is not UTF-8"))
-        };
-        let origin = meta(keys::META_ORIGIN)?;
-        let vkey = meta(keys::META_LOG_VKEY)?;
-        let verifier = NoteVerifier::from_vkey(&vkey)
-            .map_err(|e| StoreError::corrupt(format!("stored log vkey: {e}")))?;
+        let (origin, verifier) = read_meta(&db, dir)?;
         if let Some(signer) = &signer {
             let given = signer.verifier().to_vkey();
-            if given != vkey {
-                return Err(StoreError::WrongSigner {
-                    expected: vkey,
-                    given,
-                });
+            let expected = verifier.to_vkey();
+            if given != expected {
+                return Err(StoreError::WrongSigner { expected, given });
             }
         }
         let latest = latest_checkpoint(&db, &verifier, &origin)?;
-        let nodes = Arc::new(NodeFiles::open(&dir.join(TREE_DIR))?);
-        let mut store = LogStore {
-            db,
-            dir: dir.to_path_buf(),
-            nodes_written: Arc::new(AtomicU64::new(latest.checkpoint.size)),
-            nodes,
-            origin,
-            verifier,
-            published: RwLock::new(Arc::new(latest)),
-            recent: RwLock::new(Arc::new(HashMap::new())),
-            writer: None,
-            hasher: PhantomData,
-        };
+        let mut store = Self::assemble(db, dir, origin, verifier, latest, faults)?;
         let frontier = store.check_integrity()?;
         if let Some(signer) = signer {
             let syncer = NodeSyncer::start(
@@ -186,12 +239,52 @@ impl<H: TreeHasher> LogStore<H> {
             store.writer = Some(Mutex::new(Writer {
                 signer,
                 frontier,
-                durability: Durability::new(dir)?,
+                durability: Durability::new(dir, store.faults.clone())?,
                 _syncer: syncer,
                 poisoned: false,
             }));
         }
         Ok(store)
+    }
+
+    /// A read-only store over an open database, published at `latest`, nothing checked yet.
+    fn assemble(
+        db: sled::Db,
+        dir: &Path,
+        origin: String,
+        verifier: NoteVerifier,
+        latest: SignedCheckpoint,
+        faults: Faults,
+    ) -> Result<Self, StoreError> {
+        let nodes = Arc::new(NodeFiles::open(&dir.join(TREE_DIR), faults.clone())?);
+        Ok(LogStore {
+            db,
+            dir: dir.to_path_buf(),
+            nodes_written: Arc::new(AtomicU64::new(latest.checkpoint.size)),
+            nodes,
+            origin,
+            verifier,
+            published: RwLock::new(Arc::new(latest)),
+            recent: RwLock::new(Arc::new(HashMap::new())),
+            writer: None,
+            faults,
+            hasher: PhantomData,
+        })
+    }
+
+    /// The index after the last stored leaf, from the last leaf chunk.
+    fn stored_end(&self) -> Result<u64, StoreError> {
+        match self.db.scan_prefix([keys::LEAF_PREFIX]).next_back() {
+            None => Ok(0),
+            Some(entry) => {
+                let (key, value) = entry?;
+                let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
+                    .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
+                let chunk = Chunk::decode(&value)
+                    .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
+                Ok(first + chunk.len() as u64)
+            }
+        }
     }
 
     /// The open-time check: stored leaves end exactly at the latest checkpoint's size, and the
@@ -202,22 +295,28 @@ impl<H: TreeHasher> LogStore<H> {
     fn check_integrity(&self) -> Result<Frontier<H>, StoreError> {
         let latest = self.latest();
         let size = latest.checkpoint.size;
-        let stored_end = match self.db.scan_prefix([keys::LEAF_PREFIX]).next_back() {
-            None => 0,
-            Some(entry) => {
-                let (key, value) = entry?;
-                let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
-                    .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
-                let chunk = Chunk::decode(&value)
-                    .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
-                first + chunk.len() as u64
-            }
-        };
+        let stored_end = self.stored_end()?;
         if stored_end != size {
             return Err(StoreError::corrupt(format!(
                 "the stored leaves end at {stored_end} but the latest checkpoint is for size {size}"
             )));
         }
+        let frontier = self.bring_nodes_to(size)?;
+        let stored = frontier.root();
+        if stored != latest.checkpoint.root {
+            return Err(StoreError::RootMismatch {
+                size,
+                signed: hex(&latest.checkpoint.root),
+                stored: hex(&stored),
+            });
+        }
+        Ok(frontier)
+    }
+
+    /// Brings the node files to exactly the tree of `size` stored leaves: cuts off nodes beyond
+    /// it and recomputes those past the files' durable watermark. Returns the frontier read
+    /// from (or recomputed into) the files.
+    fn bring_nodes_to(&self, size: u64) -> Result<Frontier<H>, StoreError> {
         self.nodes.truncate(size)?;
         let synced = self.nodes.synced_size().min(size);
         let mut frontier = match self.frontier_from_files(synced)? {
@@ -233,14 +332,6 @@ impl<H: TreeHasher> LogStore<H> {
         if frontier.size() < size {
             self.replay_nodes(&mut frontier, size)?;
             self.nodes.sync_up_to(size)?;
-        }
-        let stored = frontier.root();
-        if stored != latest.checkpoint.root {
-            return Err(StoreError::RootMismatch {
-                size,
-                signed: hex(&latest.checkpoint.root),
-                stored: hex(&stored),
-            });
         }
         Ok(frontier)
     }
@@ -356,8 +447,8 @@ impl<H: TreeHasher> LogStore<H> {
             batch.insert(keys::index(&key), value);
         }
         let written = self
-            .db
-            .apply_batch(batch)
+            .faults
+            .run(Step::SledApply, || self.db.apply_batch(batch))
             .and_then(|()| w.durability.sync(&self.db));
         if let Err(e) = written {
             // The batch may or may not be on disk: only a reopen can tell.
@@ -413,6 +504,21 @@ impl<H: TreeHasher> LogStore<H> {
                     .ok_or_else(|| StoreError::corrupt("malformed checkpoint key"))
             })
             .filter(move |s| !matches!(s, Ok(size) if *size > limit))
+    }
+
+    /// The sizes of every stored checkpoint, ascending, whether or not it was published or
+    /// verifies. For the audit.
+    pub(crate) fn stored_checkpoint_sizes(
+        &self,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        self.db
+            .scan_prefix([keys::CHECKPOINT_PREFIX])
+            .keys()
+            .map(|k| {
+                let k = k?;
+                keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &k)
+                    .ok_or_else(|| StoreError::corrupt("malformed checkpoint key"))
+            })
     }
 
     /// The root of the tree of `size` leaves (any size up to the published one).
@@ -579,6 +685,48 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
             other => return Ok(other?),
         }
     }
+}
+
+/// The log's origin and checkpoint verifier, from its metadata.
+fn read_meta(db: &sled::Db, dir: &Path) -> Result<(String, NoteVerifier), StoreError> {
+    let meta = |key: &[u8]| -> Result<String, StoreError> {
+        let value = db.get(key)?.ok_or_else(|| StoreError::NotInitialised {
+            dir: dir.to_path_buf(),
+        })?;
+        String::from_utf8(value.to_vec())
+            .map_err(|_| StoreError::corrupt("log metadata is not UTF-8"))
+    };
+    let origin = meta(keys::META_ORIGIN)?;
+    let vkey = meta(keys::META_LOG_VKEY)?;
+    let verifier = NoteVerifier::from_vkey(&vkey)
+        .map_err(|e| StoreError::corrupt(format!("stored log vkey: {e}")))?;
+    Ok((origin, verifier))
+}
+
+/// The newest stored checkpoint that verifies, or a size-0 placeholder (empty root, empty
+/// note) when none does. Only for [`LogStore::open_for_audit`].
+fn newest_verified_checkpoint<H: TreeHasher>(
+    db: &sled::Db,
+    verifier: &NoteVerifier,
+    origin: &str,
+) -> SignedCheckpoint {
+    let verified = db
+        .scan_prefix([keys::CHECKPOINT_PREFIX])
+        .rev()
+        .filter_map(Result::ok)
+        .find_map(|(key, note)| {
+            let size = keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &key)?;
+            decode_checkpoint(&note, verifier, origin, size).ok()
+        });
+    verified.unwrap_or_else(|| SignedCheckpoint {
+        checkpoint: Checkpoint {
+            origin: origin.to_string(),
+            size: 0,
+            root: H::empty_root(),
+            extensions: Vec::new(),
+        },
+        note: String::new(),
+    })
 }
 
 /// The newest stored checkpoint, verified.

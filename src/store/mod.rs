@@ -12,6 +12,9 @@ mod leaves;
 mod log;
 mod nodes;
 
+#[cfg(test)]
+mod tests_faults;
+
 pub use audit::{AuditProblem, AuditReport, audit};
 pub use error::StoreError;
 pub use log::{Appended, CACHE_CAPACITY, LogStore, SignedCheckpoint};

@@ -14,6 +14,7 @@
 //! of recomputation and never a wrong node. Nodes beyond the log's size (from an append that did
 //! not commit) are cut off by [`NodeFiles::truncate`].
 
+use crate::fault::{Faults, Step};
 use crate::merkle::{Hash, NodeId};
 use crate::watermark;
 use std::fs::{File, OpenOptions};
@@ -38,16 +39,18 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 pub struct NodeFiles {
     dir: PathBuf,
     levels: [OnceLock<File>; LEVELS],
+    faults: Faults,
 }
 
 impl NodeFiles {
     /// Opens the node files in `dir`, creating the directory if needed. Level files are created
-    /// when their first node is written.
-    pub fn open(dir: &Path) -> io::Result<Self> {
+    /// when their first node is written. Writes and syncs go through `faults`.
+    pub fn open(dir: &Path, faults: Faults) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let files = NodeFiles {
             dir: dir.to_path_buf(),
             levels: std::array::from_fn(|_| OnceLock::new()),
+            faults,
         };
         for level in 0..LEVELS as u8 {
             match open_level(&files.path(level), false) {
@@ -108,7 +111,8 @@ impl NodeFiles {
         let offset = first
             .checked_mul(32)
             .ok_or_else(|| io::Error::other("node offset overflows"))?;
-        file.write_all_at(&bytes, offset)
+        self.faults
+            .run(Step::NodeWrite, || file.write_all_at(&bytes, offset))
     }
 
     /// Cuts every level down to the nodes a tree of `size` leaves has (`size >> level` nodes),
@@ -127,7 +131,7 @@ impl NodeFiles {
     /// Makes every write so far durable.
     pub fn sync(&self) -> io::Result<()> {
         for file in self.levels.iter().filter_map(OnceLock::get) {
-            file.sync_data()?;
+            self.faults.run(Step::NodeSync, || file.sync_data())?;
         }
         Ok(())
     }
@@ -140,7 +144,9 @@ impl NodeFiles {
     /// Makes every write so far durable, then records that the tree of `size` is.
     pub fn sync_up_to(&self, size: u64) -> io::Result<()> {
         self.sync()?;
-        watermark::write(&self.dir, SYNCED, size)
+        self.faults.run(Step::Watermark, || {
+            watermark::write(&self.dir, SYNCED, size)
+        })
     }
 }
 
@@ -267,7 +273,7 @@ mod tests {
     #[test]
     fn runs_are_read_back_and_missing_nodes_read_as_none() {
         let dir = tempfile::tempdir().unwrap();
-        let files = NodeFiles::open(dir.path()).unwrap();
+        let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
         files.write_run(0, 0, &[h(1), h(2), h(3)]).unwrap();
         files.write_run(0, 3, &[h(4)]).unwrap();
         files.write_run(1, 0, &[h(9)]).unwrap();
@@ -292,7 +298,7 @@ mod tests {
     #[test]
     fn truncate_keeps_exactly_the_nodes_of_the_size() {
         let dir = tempfile::tempdir().unwrap();
-        let files = NodeFiles::open(dir.path()).unwrap();
+        let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
         files
             .write_run(0, 0, &[h(1), h(2), h(3), h(4), h(5)])
             .unwrap();
@@ -313,12 +319,12 @@ mod tests {
     fn reopened_files_keep_nodes_and_the_watermark() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let files = NodeFiles::open(dir.path()).unwrap();
+            let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
             assert_eq!(files.synced_size(), 0);
             files.write_run(0, 0, &[h(1), h(2)]).unwrap();
             files.sync_up_to(2).unwrap();
         }
-        let files = NodeFiles::open(dir.path()).unwrap();
+        let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
         assert_eq!(files.synced_size(), 2);
         assert_eq!(files.read(NodeId::leaf(1)).unwrap(), Some(h(2)));
     }
@@ -326,7 +332,7 @@ mod tests {
     #[test]
     fn the_syncer_records_the_written_size_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let files = Arc::new(NodeFiles::open(dir.path()).unwrap());
+        let files = Arc::new(NodeFiles::open(dir.path(), Faults::none()).unwrap());
         let written = Arc::new(AtomicU64::new(0));
         let syncer = NodeSyncer::start(files.clone(), written.clone(), 0).unwrap();
         files.write_run(0, 0, &[h(1)]).unwrap();

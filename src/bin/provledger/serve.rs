@@ -3,9 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use provledger::api::{ServerConfig, serve as serve_api};
-use provledger::datadir::DataDir;
+use provledger::datadir::{DataDir, DataDirError};
 use provledger::ledger::{BatchPolicy, LedgerConfig};
-use provledger::store::{LogStore, audit as audit_store};
+use provledger::store::{LogStore, StoreError, audit as audit_store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,10 +83,18 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         },
         ..Default::default()
     };
-    let ledger = Arc::new(
-        dir.open_ledger(config)
-            .with_context(|| format!("opening the log in {}", args.data.display()))?,
-    );
+    let ledger = match dir.open_ledger(config) {
+        Ok(ledger) => Arc::new(ledger),
+        Err(DataDirError::Store(e @ StoreError::Corrupt { .. })) => bail!(
+            "refusing to serve {}: the store failed its open-time check: {e} (`provledger audit \
+             --data {}` locates the damage)",
+            args.data.display(),
+            args.data.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("opening the log in {}", args.data.display()));
+        }
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -143,10 +151,14 @@ async fn shutdown_signal() {
 
 pub fn audit(data: &Path) -> Result<()> {
     let dir = DataDir::new(data);
-    let store = LogStore::<provledger::merkle::Blake3>::open(&dir.store(), None)
+    // Opened even when it fails the open-time check, so the audit can locate the damage.
+    let (store, refused) = LogStore::<provledger::merkle::Blake3>::open_for_audit(&dir.store())
         .with_context(|| format!("opening {}", dir.store().display()))?;
     let report = audit_store(&store)?;
-    if report.is_clean() {
+    if let Some(e) = &refused {
+        println!("the open-time check fails (the server refuses this store): {e}");
+    }
+    if report.is_clean() && refused.is_none() {
         println!(
             "audit passed: {} leaves recomputed, {} checkpoints verified",
             report.leaves, report.checkpoints
@@ -156,13 +168,13 @@ pub fn audit(data: &Path) -> Result<()> {
     for problem in &report.problems {
         println!("{problem}");
     }
+    let first = match (report.problems.first(), &refused) {
+        (Some(problem), _) => problem.to_string(),
+        (None, Some(e)) => format!("the open-time check fails: {e}"),
+        (None, None) => String::new(),
+    };
     bail!(
-        "audit failed: {} problem(s); first: {}",
-        report.problem_count,
-        report
-            .problems
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default()
+        "audit failed: {} problem(s); first: {first}",
+        report.problem_count.max(1)
     )
 }
