@@ -12,7 +12,7 @@ mod index_keys;
 mod lookup;
 mod sequencer;
 
-pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, external_key};
+pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, admit, external_key};
 pub use error::{AppendError, Refusal};
 pub use sequencer::{BatchPolicy, Sequenced};
 
