@@ -5,7 +5,7 @@
 //! environment); the rest is the file.
 //!
 //! Properties: nothing panics; every error but an I/O one names a line between 1 and the
-//! number of lines in the input, and its message starts with `line N: `; rows come out in
+//! number of lines in the input (`\n`, `\r\n` and a lone `\r` each end one), and its message starts with `line N: `; rows come out in
 //! increasing line order after the header; each row's event meets the log's field rules, is
 //! about a normalised Salesforce record, and carries the `external_id` computed from its other
 //! fields; and each signed row is admitted by the server's admission as it stands (a row that
@@ -59,7 +59,7 @@ pub fn run(data: &[u8]) {
     let Some((&flags, file)) = data.split_first() else {
         return;
     };
-    let lines = 1 + file.iter().filter(|b| **b == b'\n').count() as u64;
+    let lines = 1 + line_breaks(file);
     let options = options(flags);
     let check_error = |e: &ImportError| {
         if let ImportError::Io(_) = e {
@@ -110,4 +110,15 @@ pub fn run(data: &[u8]) {
             }
         }
     }
+}
+
+/// `\n`, `\r\n` and a lone `\r` each end a line (where the `csv` reader ends a record).
+fn line_breaks(file: &[u8]) -> u64 {
+    let crs = file.iter().filter(|b| **b == b'\r').count();
+    let lfs_alone = file
+        .iter()
+        .enumerate()
+        .filter(|&(i, b)| *b == b'\n' && (i == 0 || file[i - 1] != b'\r'))
+        .count();
+    (crs + lfs_alone) as u64
 }
