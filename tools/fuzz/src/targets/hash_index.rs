@@ -13,7 +13,7 @@
 
 use crate::input::Input;
 use provledger::hashindex::{HashIndex, HashIndexError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const HEADER_CONTEXT: &str = "provledger hashindex shard header v1";
@@ -35,11 +35,29 @@ fn dir() -> &'static PathBuf {
             })
             .find(|b| b.is_dir())
             .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!("provledger-fuzz-hashindex-{}", std::process::id()));
+        remove_stale_dirs(&base);
+        let dir = base.join(format!("{DIR_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         HashIndex::open_with_capacity(&dir, 16).expect("a fresh index opens");
         dir
     })
+}
+
+const DIR_PREFIX: &str = "provledger-fuzz-hashindex-";
+
+/// Removes the directories of earlier processes that are gone (a process cannot remove its own
+/// on exit: libFuzzer ends it with `exit`).
+fn remove_stale_dirs(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX));
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A valid header: magic, capacity, count, the BLAKE3 checksum of those, zeros.
