@@ -14,7 +14,7 @@
 use crate::input::Input;
 use provledger::hashindex::{HashIndex, HashIndexError};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 const HEADER_CONTEXT: &str = "provledger hashindex shard header v1";
 const SHARD: &str = "shard-00.idx";
@@ -98,6 +98,12 @@ fn key(fp: u64, tag: u8) -> [u8; 32] {
 }
 
 pub fn run(data: &[u8]) {
+    // One run at a time per process: the stable harness runs tests on several threads, and
+    // they share the directory (libFuzzer itself calls this from one thread).
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = dir();
     let file = shard_file(data);
     let path = dir.join(SHARD);
