@@ -10,8 +10,10 @@
 //! Empty lines between rows are skipped (the `csv` crate's behaviour); a UTF-8 byte order mark
 //! before the header is ignored.
 //!
-//! Line numbers are physical: the line of the row's first character, counting every `\n` of
-//! the input, including those inside quoted values and of empty lines. The `csv` crate's
+//! Line numbers are physical: the line of the row's first character, counting every line break
+//! of the input, including those inside quoted values and of empty lines. A line break is
+//! `\n`, `\r\n` or a lone `\r`, the three the `csv` reader ends a record at, so rows of a file
+//! with old Mac line ends (`\r` only) get lines of their own too. The `csv` crate's
 //! record position is where its reader stood when it started on the record, which is before
 //! the `\n` of a CRLF row end and before any empty lines; [`RowReader`] keeps the bytes from
 //! there to the row's start and corrects each record's position.
@@ -81,8 +83,10 @@ struct Tracked<R> {
     inner: R,
     /// Input offset of `kept[0]`.
     base: u64,
-    /// `\n` bytes before `base`.
+    /// Line breaks before `base`.
     base_lines: u64,
+    /// The byte before `base` is a `\r`, so a `\n` at `base` completes a `\r\n` already counted.
+    base_after_cr: bool,
     kept: Vec<u8>,
 }
 
@@ -94,8 +98,18 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
-fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
+/// Line breaks in `bytes`: every `\r`, and every `\n` not right after a `\r` (so `\r\n` is
+/// one). `after_cr`: the byte before `bytes` is a `\r`.
+fn line_breaks(bytes: &[u8], after_cr: bool) -> u64 {
+    let mut previous_cr = after_cr;
+    let mut breaks = 0;
+    for &b in bytes {
+        if b == b'\r' || (b == b'\n' && !previous_cr) {
+            breaks += 1;
+        }
+        previous_cr = b == b'\r';
+    }
+    breaks
 }
 
 impl<R> Tracked<R> {
@@ -111,7 +125,7 @@ impl<R> Tracked<R> {
             .count();
         let first = start + skipped;
         (
-            1 + self.base_lines + newlines(&self.kept[..first]),
+            1 + self.base_lines + line_breaks(&self.kept[..first], self.base_after_cr),
             self.base + first as u64,
         )
     }
@@ -121,7 +135,10 @@ impl<R> Tracked<R> {
         let n = usize::try_from(offset.saturating_sub(self.base))
             .unwrap_or(usize::MAX)
             .min(self.kept.len());
-        self.base_lines += newlines(&self.kept[..n]);
+        self.base_lines += line_breaks(&self.kept[..n], self.base_after_cr);
+        if let Some(&last) = self.kept[..n].last() {
+            self.base_after_cr = last == b'\r';
+        }
         self.kept.drain(..n);
         self.base += n as u64;
     }
@@ -145,6 +162,7 @@ impl<R: Read> RowReader<R> {
                 inner: input,
                 base: 0,
                 base_lines: 0,
+                base_after_cr: false,
                 kept: Vec::new(),
             });
         let names = match inner.headers() {
@@ -317,6 +335,24 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (tools/fuzz/regressions/csv_import): after a header ended by a lone
+    /// `\r`, the row was reported on line 1, the header's line.
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        let row = "\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\"";
+        let text = format!("{}\r{row}\r\r\n{row}\r\n\"x\ny\",\"b\"\r", header_line());
+        let mut rows = RowReader::new(text.as_bytes(), &ImportOptions::default()).unwrap();
+        let first = rows.next_row().unwrap().unwrap();
+        assert_eq!(first.position().unwrap().line(), 2);
+        // Line 3 is empty (`\r\r\n`: a lone `\r`, then one `\r\n`).
+        let second = rows.next_row().unwrap().unwrap();
+        assert_eq!(second.position().unwrap().line(), 4);
+        let e = rows.next_row().unwrap_err();
+        assert_eq!(e.line(), Some(5));
+        assert_eq!(line_breaks(b"a\rb\r\nc\nd\r", false), 4);
+        assert_eq!(line_breaks(b"\nx", true), 0);
+    }
+
     #[test]
     fn a_byte_order_mark_before_the_header_is_ignored() {
         let text = format!("\u{feff}{}\n", header_line());
@@ -358,7 +394,7 @@ mod tests {
             for row in &rows {
                 writer.flush().unwrap();
                 let before = writer.get_ref();
-                lines.push(1 + before.iter().filter(|b| **b == b'\n').count() as u64);
+                lines.push(1 + line_breaks(before, false));
                 writer.write_record(row.iter().map(|v| guard(v))).unwrap();
             }
             let bytes = writer.into_inner().unwrap();

@@ -15,7 +15,7 @@ mod sequencer;
 #[cfg(test)]
 mod tests_faults;
 
-pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, external_key};
+pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, admit, external_key};
 pub use error::{AppendError, Refusal};
 pub use sequencer::{BatchPolicy, Sequenced};
 

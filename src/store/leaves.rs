@@ -89,6 +89,11 @@ impl<'a> Chunk<'a> {
         self.lengths.len() / 4
     }
 
+    /// Never true for a decoded chunk: decoding refuses a chunk without leaves.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
     /// The leaves in order.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut at = 0;

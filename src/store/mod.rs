@@ -17,4 +17,7 @@ mod tests_faults;
 
 pub use audit::{AuditProblem, AuditReport, audit};
 pub use error::StoreError;
+pub use leaves::{
+    Chunk, ChunkDecodeError, MAX_CHUNK_BYTES, MAX_CHUNK_LEAVES, encode_chunk, split_into_chunks,
+};
 pub use log::{Appended, CACHE_CAPACITY, LogStore, SignedCheckpoint};
