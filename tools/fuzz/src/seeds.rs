@@ -73,7 +73,7 @@ fn event(action: Action, origin: Origin, i: u64) -> ProvenanceEvent {
         origin: origin as i32,
         environment: "sandbox".into(),
         content_hash: vec![i as u8; 32],
-        occurred_at: Some(prost_types::Timestamp {
+        occurred_at: Some(provledger::timestamp::Timestamp {
             seconds: 1_714_566_896,
             nanos: 0,
         }),
@@ -293,7 +293,7 @@ fn log_leaf(i: u64) -> Vec<u8> {
     let (event, key) = leaf_event(i);
     LogLeaf {
         envelope: Some(signed(key, EVENT_PAYLOAD_TYPE, event.encode_to_vec())),
-        logged_at: Some(prost_types::Timestamp {
+        logged_at: Some(provledger::timestamp::Timestamp {
             seconds: 1_714_566_896 + i as i64,
             nanos: 0,
         }),
