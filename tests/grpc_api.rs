@@ -11,8 +11,8 @@ use provledger::merkle::{Blake3, TreeHasher};
 use provledger::note::NoteSigner;
 use provledger::proto::{
     AppendRequest, GetCheckpointRequest, GetConsistencyProofRequest, GetEntriesRequest,
-    GetInclusionProofRequest, KeyRevocation, ListKeysRequest, LogLeaf, Role, SignedEvent,
-    key_action,
+    GetInclusionProofRequest, KeyRegistration, KeyRevocation, ListKeysRequest, LogLeaf, Role,
+    SignedEvent, key_action,
 };
 use tonic::Code;
 
@@ -165,6 +165,47 @@ async fn identical_bytes_are_answered_as_duplicates() {
     assert!(r.duplicate);
     assert_eq!(r.index, answers[0].index);
     assert_eq!(server.ledger.store().size(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_key_registration_is_a_duplicate_not_a_refusal() {
+    let server = TestServer::start(LedgerConfig::default()).await;
+    let signer = NoteSigner::generate("gen.test/resend").unwrap();
+    let envelope = key_action_envelope(
+        &server.admin,
+        key_action::Action::Register(KeyRegistration {
+            vkey: signer.verifier().to_vkey(),
+            role: Role::Generator as i32,
+            ..Default::default()
+        }),
+    );
+    let mut client = server.client().await;
+    let first = client
+        .append(request(envelope.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    // A producer that lost the first answer resends the same bytes: the same entry comes back.
+    let again = client.append(request(envelope)).await.unwrap().into_inner();
+    assert!(!first.duplicate);
+    assert!(again.duplicate);
+    assert_eq!(again.index, first.index);
+    verify_receipt(&again, &server.log_key).unwrap();
+    // Registering the same name again with other bytes is still refused.
+    let other = NoteSigner::generate("gen.test/resend").unwrap();
+    let status = client
+        .append(request(key_action_envelope(
+            &server.admin,
+            key_action::Action::Register(KeyRegistration {
+                vkey: other.verifier().to_vkey(),
+                role: Role::Generator as i32,
+                ..Default::default()
+            }),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert_eq!(server.ledger.store().size(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
