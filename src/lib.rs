@@ -3,6 +3,7 @@ pub mod api;
 pub mod bundle;
 pub mod checkpoint;
 pub mod client;
+pub mod config;
 pub mod csvimport;
 pub mod datadir;
 pub mod envelope;

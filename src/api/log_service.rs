@@ -13,9 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
-/// Appends of one stream in flight at once.
-const STREAM_WINDOW: usize = 256;
-
 /// Most entries one GetEntries answers.
 pub const MAX_ENTRIES_PER_REQUEST: u64 = 1000;
 
@@ -23,16 +20,36 @@ pub const MAX_ENTRIES_PER_REQUEST: u64 = 1000;
 #[derive(Debug, Clone)]
 pub struct LogApi {
     ledger: Arc<Ledger>,
-    /// Most appends one AppendStream may carry.
-    max_stream_appends: u64,
+    limits: StreamLimits,
+}
+
+/// Bounds on one AppendStream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Most appends one stream may carry; 0 = unlimited. The next one ends the stream with
+    /// RESOURCE_EXHAUSTED (everything before it is answered).
+    pub max_appends: u64,
+    /// Appends of one stream in flight at once: a stream reads no further request until the
+    /// oldest is answered, so a client that stops reading answers stops only itself.
+    pub window: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_appends: 0,
+            window: 256,
+        }
+    }
 }
 
 impl LogApi {
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        LogApi {
-            ledger,
-            max_stream_appends: u64::MAX,
-        }
+        Self::with_limits(ledger, StreamLimits::default())
+    }
+
+    pub fn with_limits(ledger: Arc<Ledger>, limits: StreamLimits) -> Self {
+        LogApi { ledger, limits }
     }
 }
 
@@ -75,10 +92,14 @@ impl LogService for LogApi {
     ) -> Result<Response<Self::AppendStreamStream>, Status> {
         let mut inbound = request.into_inner();
         let ledger = self.ledger.clone();
-        let max = self.max_stream_appends;
+        let max = match self.limits.max_appends {
+            0 => u64::MAX,
+            n => n,
+        };
+        let window = self.limits.window.max(1);
         // Requests are admitted and queued as they arrive, and answered in order; a bounded
         // window keeps one stream from holding more than its share of the queue.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<AppendResponse, Status>>(STREAM_WINDOW);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<AppendResponse, Status>>(window);
         tokio::spawn(async move {
             let mut pending = FuturesOrdered::new();
             let mut seen = 0u64;
@@ -90,7 +111,7 @@ impl LogService for LogApi {
                             return;
                         }
                     }
-                    next = inbound.next(), if pending.len() < STREAM_WINDOW => match next {
+                    next = inbound.next(), if pending.len() < window => match next {
                         None => break,
                         Some(Err(status)) => {
                             let _ = tx.send(Err(status)).await;

@@ -7,6 +7,6 @@ mod server;
 mod status;
 
 pub use lineage_service::LineageApi;
-pub use log_service::{LogApi, MAX_ENTRIES_PER_REQUEST};
+pub use log_service::{LogApi, MAX_ENTRIES_PER_REQUEST, StreamLimits};
 pub use server::{ServerConfig, serve};
 pub use status::{append_status, lineage_status, store_status};

@@ -2,12 +2,13 @@
 //! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
 
 use super::lineage_service::LineageApi;
-use super::log_service::LogApi;
+use super::log_service::{LogApi, StreamLimits};
 use crate::ledger::Ledger;
 use crate::proto::lineage_service_server::LineageServiceServer;
 use crate::proto::log_service_server::LogServiceServer;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -21,12 +22,24 @@ pub struct ServerConfig {
     /// Largest gRPC message accepted, in bytes. Larger messages are refused by the transport
     /// (OUT_OF_RANGE); payloads over the ledger's own limit, below this, get RESOURCE_EXHAUSTED.
     pub max_message_bytes: usize,
+    /// Bounds on one AppendStream.
+    pub stream: StreamLimits,
+    /// Most calls in progress at once on one HTTP/2 connection.
+    pub max_concurrent_streams: u32,
+    /// How often an idle connection is pinged, and how long the answer may take before the
+    /// connection is closed (a vanished client frees its resources).
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_message_bytes: 4 * 1024 * 1024,
+            stream: StreamLimits::default(),
+            max_concurrent_streams: 256,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -56,10 +69,14 @@ pub async fn serve(
     let lineage = LineageServiceServer::new(LineageApi::new(ledger.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let log = LogServiceServer::new(LogApi::new(ledger))
+    let log = LogServiceServer::new(LogApi::with_limits(ledger, config.stream))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
     let mut router = tonic::transport::Server::builder()
+        .max_concurrent_streams(config.max_concurrent_streams.max(1))
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
+        .tcp_keepalive(Some(config.keepalive_interval))
         .add_service(health_service)
         .add_service(log)
         .add_service(lineage);

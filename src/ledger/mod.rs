@@ -6,10 +6,12 @@
 //! service in [`crate::api`] is a thin layer over this.
 
 mod admission;
+mod budget;
 mod error;
 mod existence;
 mod index_keys;
 mod lookup;
+mod rate;
 mod sequencer;
 
 #[cfg(test)]
@@ -17,6 +19,7 @@ mod tests_faults;
 
 pub use admission::{AdmissionLimits, Admitted, AdmittedEvent, Payload, admit, external_key};
 pub use error::{AppendError, Refusal};
+pub use rate::RateLimit;
 pub use sequencer::{BatchPolicy, Sequenced};
 
 use crate::envelope::{self, KEY_PAYLOAD_TYPE};
@@ -41,7 +44,11 @@ pub struct LedgerConfig {
     pub batch: BatchPolicy,
     /// Appends that may wait for the sequencer; beyond it appends are refused at once.
     pub queue_capacity: usize,
+    /// Envelope bytes that may wait for the sequencer; beyond it appends are refused at once.
+    pub queue_bytes: usize,
     pub limits: AdmissionLimits,
+    /// How fast each signing key may append.
+    pub key_rate: RateLimit,
     pub lineage: LineageConfig,
 }
 
@@ -50,7 +57,9 @@ impl Default for LedgerConfig {
         LedgerConfig {
             batch: BatchPolicy::default(),
             queue_capacity: 8192,
+            queue_bytes: 256 * 1024 * 1024,
             limits: AdmissionLimits::default(),
+            key_rate: RateLimit::default(),
             lineage: LineageConfig::default(),
         }
     }
@@ -72,6 +81,8 @@ pub struct Ledger {
     lookups: Arc<Lookups>,
     lineage: Arc<Lineage>,
     queue: Mutex<Option<SyncSender<Pending>>>,
+    queue_budget: budget::QueueBudget,
+    key_rates: rate::KeyRates,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     config: LedgerConfig,
 }
@@ -162,6 +173,8 @@ impl Ledger {
             lookups,
             lineage,
             queue: Mutex::new(Some(tx)),
+            queue_budget: budget::QueueBudget::new(config.queue_bytes),
+            key_rates: rate::KeyRates::new(config.key_rate),
             sequencer: Mutex::new(Some(handle)),
             config,
         })
@@ -250,7 +263,11 @@ impl Ledger {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        admission::admit(envelope, &registry, &self.config.limits)
+        let admitted = admission::admit(envelope, &registry, &self.config.limits)?;
+        drop(registry);
+        // After the signature verified: only the key's holder can spend its budget.
+        self.key_rates.take(&admitted.envelope.key_id)?;
+        Ok(admitted)
     }
 
     fn enqueue(
@@ -264,7 +281,13 @@ impl Ledger {
         };
         let queue = queue
             .ok_or_else(|| AppendError::new(Refusal::Unavailable, "the log is shutting down"))?;
-        match queue.try_send(Pending { admitted, reply }) {
+        let size = admitted.envelope.payload.len() + admitted.envelope.signature.len();
+        let held = self.queue_budget.reserve(size)?;
+        match queue.try_send(Pending {
+            admitted,
+            reply,
+            _held: held,
+        }) {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(AppendError::new(
                 Refusal::ResourceExhausted,
@@ -291,6 +314,11 @@ impl Ledger {
     /// [`lookup::MAX_PENDING`]; lookups see them either way).
     pub fn index_lag(&self) -> usize {
         self.lookups.lag()
+    }
+
+    /// Envelope bytes waiting for the sequencer now (bounded by [`LedgerConfig::queue_bytes`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.queue_budget.held()
     }
 
     /// The index of the entry whose leaf hash is `hash`, if the log holds one.

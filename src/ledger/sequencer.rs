@@ -57,6 +57,8 @@ pub struct Sequenced {
 pub(crate) struct Pending {
     pub admitted: Admitted,
     pub reply: oneshot::Sender<Result<Sequenced, AppendError>>,
+    /// The queue budget this append holds until the sequencer takes it.
+    pub _held: super::budget::Held,
 }
 
 enum Outcome {
@@ -168,7 +170,10 @@ fn commit(
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
 
-    for Pending { admitted, reply } in batch {
+    for Pending {
+        admitted, reply, ..
+    } in batch
+    {
         replies.push(reply);
         if let Some(outcome) = duplicate(in_batch.get(&admitted.id), || {
             lookups.find_envelope(store, &admitted.id)

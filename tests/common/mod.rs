@@ -2,6 +2,8 @@
 //! data directory, and helpers to make signed events.
 #![allow(dead_code)]
 
+pub mod process;
+
 use prost::Message;
 use provledger::api::{ServerConfig, serve};
 use provledger::datadir::{DataDir, Initialised};
@@ -130,6 +132,26 @@ impl TestServer {
             .await
             .unwrap()
     }
+}
+
+/// Registers a new key at the server behind `url`, signed by `admin`.
+pub async fn register_at(url: &str, admin: &NoteSigner, name: &str, role: Role) -> NoteSigner {
+    let signer = NoteSigner::generate(name).unwrap();
+    let envelope = key_action_envelope(
+        admin,
+        key_action::Action::Register(KeyRegistration {
+            vkey: signer.verifier().to_vkey(),
+            role: role as i32,
+            ..Default::default()
+        }),
+    );
+    LogServiceClient::connect(url.to_string())
+        .await
+        .unwrap()
+        .append(request(envelope))
+        .await
+        .unwrap();
+    signer
 }
 
 pub fn record(object_type: &str, id: &str) -> RecordRef {

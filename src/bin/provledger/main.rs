@@ -25,9 +25,10 @@ use std::process::ExitCode;
     about = "provledger: an append-only, verifiable provenance ledger"
 )]
 struct Cli {
-    /// Log format: human-readable text, or JSON lines.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    /// Log format: human-readable text (the default), or JSON lines. For `serve`, also the
+    /// setting `server.log_format`.
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,8 +43,13 @@ enum Command {
         #[arg(long, default_value = "provledger.local/log")]
         origin: String,
     },
-    /// Run the gRPC server. Creates and initialises the data directory on first start.
+    /// Run the server. Creates and initialises the data directory on first start. Settings come
+    /// from defaults, `--config FILE`, `PROVLEDGER_<SECTION>_<KEY>` variables and flags, each
+    /// overriding the one before.
     Serve(serve::ServeArgs),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Write a new signing key (note format, mode 0600) and print its vkey.
     Keygen {
         /// The key's name: what events carry as key_id.
@@ -103,10 +109,20 @@ enum Command {
     ImportCsv(import_csv::ImportCsvArgs),
 }
 
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate a configuration file (with the environment's overrides) and print the
+    /// effective settings, each with where it came from.
+    Check { file: PathBuf },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
-    match dispatch(cli.command) {
+    // `serve` starts logging once its settings (which may choose the format) are loaded.
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_tracing(cli.log_format.as_deref().unwrap_or("text"));
+    }
+    match dispatch(cli.command, cli.log_format.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the reason and its causes (evidence, when there is some, follows).
@@ -130,10 +146,11 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()
     tokio::runtime::Runtime::new()?.block_on(future)
 }
 
-fn dispatch(command: Command) -> Result<()> {
+fn dispatch(command: Command, log_format: Option<&str>) -> Result<()> {
     match command {
         Command::Init { data, origin } => serve::init(&data, &origin),
-        Command::Serve(args) => serve::serve(args),
+        Command::Serve(args) => serve::serve(args, log_format),
+        Command::Config(ConfigCommand::Check { file }) => serve::config_check(&file),
         Command::Keygen { name, out } => keys::keygen(&name, &out),
         Command::Key(cmd) => keys::run(cmd),
         Command::Audit(args) => auditor::audit(args),
@@ -156,7 +173,7 @@ fn dispatch(command: Command) -> Result<()> {
     }
 }
 
-fn init_tracing(format: &str) {
+pub(crate) fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -2,36 +2,101 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use provledger::api::{ServerConfig, serve as serve_api};
+use provledger::api::serve as serve_api;
+use provledger::config::{self, Layers};
 use provledger::datadir::{DataDir, DataDirError};
-use provledger::ledger::{BatchPolicy, LedgerConfig};
 use provledger::store::{LogStore, StoreError, audit as audit_store};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
+/// `serve`'s options. Each one is a setting of the configuration (README "Configuration");
+/// flags override environment variables, which override the file, which overrides defaults.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    #[arg(long, default_value = "./provledger-data")]
-    data: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
-    /// Origin for a data directory created on first start.
-    #[arg(long, default_value = "provledger.local/log")]
-    origin: String,
-    /// Most entries per durable batch.
-    #[arg(long, default_value_t = 1024)]
-    max_batch: usize,
-    /// Microseconds to wait for more entries before committing a batch.
-    #[arg(long, default_value_t = 0)]
-    linger_us: u64,
-    /// Appends that may wait for the sequencer before new ones are refused.
-    #[arg(long, default_value_t = 8192)]
-    queue: usize,
-    /// Largest event payload, in bytes.
-    #[arg(long, default_value_t = 256 * 1024)]
-    max_payload: usize,
+    /// A TOML configuration file.
+    #[arg(long, env = "PROVLEDGER_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory (`server.data`).
+    #[arg(long)]
+    data: Option<String>,
+    /// The listening address (`server.listen`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Origin for a data directory created on first start (`server.origin`).
+    #[arg(long)]
+    origin: Option<String>,
+    /// Most entries per durable batch (`batch.max_entries`).
+    #[arg(long)]
+    max_batch: Option<String>,
+    /// Microseconds to wait for more entries before committing a batch (`batch.linger_us`).
+    #[arg(long)]
+    linger_us: Option<String>,
+    /// Appends that may wait for the sequencer before new ones are refused
+    /// (`limits.queue_appends`).
+    #[arg(long)]
+    queue: Option<String>,
+    /// Largest event payload, in bytes (`limits.max_payload_bytes`).
+    #[arg(long)]
+    max_payload: Option<String>,
+    /// Any setting, by its key path: `--set limits.key_rate_per_second=100` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl ServeArgs {
+    /// The configuration layers these options, the environment and `log_format` make.
+    fn layers(&self, log_format: Option<&str>) -> Result<Layers> {
+        let mut flags = Vec::new();
+        let named = [
+            ("server.data", "--data", &self.data),
+            ("server.listen", "--listen", &self.listen),
+            ("server.origin", "--origin", &self.origin),
+            ("batch.max_entries", "--max-batch", &self.max_batch),
+            ("batch.linger_us", "--linger-us", &self.linger_us),
+            ("limits.queue_appends", "--queue", &self.queue),
+            (
+                "limits.max_payload_bytes",
+                "--max-payload",
+                &self.max_payload,
+            ),
+        ];
+        for (key, flag, value) in named {
+            if let Some(value) = value {
+                flags.push((key.to_string(), value.clone(), flag.to_string()));
+            }
+        }
+        if let Some(format) = log_format {
+            flags.push((
+                "server.log_format".into(),
+                format.to_string(),
+                "--log-format".into(),
+            ));
+        }
+        for pair in &self.set {
+            let Some((key, value)) = pair.split_once('=') else {
+                bail!("--set {pair:?}: expected KEY=VALUE, e.g. limits.max_parents=16");
+            };
+            flags.push((key.trim().to_string(), value.to_string(), "--set".into()));
+        }
+        Ok(Layers {
+            file: self.config.clone(),
+            env: std::env::vars().collect(),
+            flags,
+        })
+    }
+}
+
+/// `config check FILE`: the file (and the environment) loaded, validated and printed as the
+/// effective settings with where each came from.
+pub fn config_check(file: &Path) -> Result<()> {
+    let loaded = config::load(&Layers {
+        file: Some(file.to_path_buf()),
+        env: std::env::vars().collect(),
+        flags: Vec::new(),
+    })?;
+    print!("{}", config::render(&loaded));
+    eprintln!("{}: valid", file.display());
+    Ok(())
 }
 
 pub fn init(data: &Path, origin: &str) -> Result<()> {
@@ -57,12 +122,16 @@ fn print_created(dir: &DataDir, created: &provledger::datadir::Initialised) {
     );
 }
 
-pub fn serve(args: ServeArgs) -> Result<()> {
-    let dir = DataDir::new(&args.data);
+pub fn serve(args: ServeArgs, log_format: Option<&str>) -> Result<()> {
+    let loaded = config::load(&args.layers(log_format)?)?;
+    crate::init_tracing(&loaded.settings.server.log_format);
+    let settings = loaded.settings;
+    let data = settings.server.data.clone();
+    let dir = DataDir::new(&data);
     if !dir.is_initialised() {
         let created = dir
-            .init(&args.origin)
-            .with_context(|| format!("initialising {}", args.data.display()))?;
+            .init(&settings.server.origin)
+            .with_context(|| format!("initialising {}", data.display()))?;
         print_created(&dir, &created);
     }
     if dir.admin_key().exists() {
@@ -71,35 +140,24 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             "an admin private key is in the data directory; move it off the server"
         );
     }
-    let config = LedgerConfig {
-        batch: BatchPolicy {
-            max_batch: args.max_batch.max(1),
-            linger: Duration::from_micros(args.linger_us),
-        },
-        queue_capacity: args.queue.max(1),
-        limits: provledger::ledger::AdmissionLimits {
-            max_payload_bytes: args.max_payload,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let ledger = match dir.open_ledger(config) {
+    let ledger = match dir.open_ledger(settings.ledger_config()) {
         Ok(ledger) => Arc::new(ledger),
         Err(DataDirError::Store(e @ StoreError::Corrupt { .. })) => bail!(
             "refusing to serve {}: the store failed its open-time check: {e} (`provledger audit \
              --data {}` locates the damage)",
-            args.data.display(),
-            args.data.display()
+            data.display(),
+            data.display()
         ),
         Err(e) => {
-            return Err(e).with_context(|| format!("opening the log in {}", args.data.display()));
+            return Err(e).with_context(|| format!("opening the log in {}", data.display()));
         }
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listen = settings.server.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("binding {}", args.listen))?;
+            .with_context(|| format!("binding {listen}"))?;
         let store = ledger.store();
         tracing::info!(
             listen = %listener.local_addr()?,
@@ -111,7 +169,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         serve_api(
             listener,
             ledger.clone(),
-            ServerConfig::default(),
+            settings.server_config(),
             shutdown_signal(),
         )
         .await
