@@ -13,6 +13,7 @@ pub mod keyfile;
 pub mod ledger;
 pub mod lineage;
 pub mod merkle;
+pub mod metrics;
 pub mod note;
 pub mod provenance;
 pub mod registry;

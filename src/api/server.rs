@@ -1,5 +1,6 @@
 //! Hosting the services: `serve(listener, ledger, shutdown)`. The caller supplies the listener
-//! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
+//! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT). The gRPC
+//! services and `GET /metrics` (HTTP/1.1) share the one port.
 
 use super::lineage_service::LineageApi;
 use super::log_service::LogApi;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 
 /// The encoded protobuf descriptors, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("provledger_descriptor");
@@ -56,16 +58,21 @@ pub async fn serve(
     let lineage = LineageServiceServer::new(LineageApi::new(ledger.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let metrics = super::metrics_router(ledger.clone());
     let log = LogServiceServer::new(LogApi::new(ledger))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let mut router = tonic::transport::Server::builder()
-        .add_service(health_service)
+    let mut routes = Routes::new(health_service)
         .add_service(log)
         .add_service(lineage);
     if let Ok(reflection) = reflection {
-        router = router.add_service(reflection);
+        routes = routes.add_service(reflection);
     }
+    // Plain HTTP/1.1 routes (`GET /metrics`) share the port with gRPC.
+    let routes = Routes::from(routes.into_axum_router().merge(metrics));
+    let router = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(routes);
     // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         conn.and_then(|stream| {

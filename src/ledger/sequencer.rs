@@ -14,6 +14,7 @@ use super::index_keys;
 use super::lookup::{EntryKeys, Lookups};
 use crate::lineage::Follow;
 use crate::merkle::{Blake3, Hash, TreeHasher};
+use crate::metrics::Metrics;
 use crate::proto::LogLeaf;
 use crate::registry::Registry;
 use crate::store::{LogStore, SignedCheckpoint, StoreError};
@@ -73,6 +74,7 @@ pub(crate) fn run(
     lookups: Arc<Lookups>,
     follow: Arc<Follow>,
     policy: BatchPolicy,
+    metrics: &Metrics,
 ) {
     let mut state = State {
         failed: None,
@@ -97,6 +99,8 @@ pub(crate) fn run(
                 }
             }
         }
+        metrics.dequeued(batch.len());
+        metrics.batch(batch.len());
         commit(batch, &store, &registry, &lookups, &mut state);
         follow.advance(store.size());
     }
