@@ -154,7 +154,14 @@ struct Queries {
 }
 
 impl Queries {
-    fn register(registry: &mut Registry, what: &str, kinds: [&'static str; 4]) -> Queries {
+    /// Registers `provledger_{what}_queries` and `provledger_{what}_query_duration_seconds`;
+    /// `title` is `what` as the help texts start with it.
+    fn register(
+        registry: &mut Registry,
+        what: &str,
+        title: &str,
+        kinds: [&'static str; 4],
+    ) -> Queries {
         let counts_family = Family::<Labels, Counter>::default();
         let seconds_family =
             Family::<Labels, AtomicHistogram, Latency>::new_with_constructor(Latency);
@@ -166,7 +173,7 @@ impl Queries {
         let seconds = kinds.map(|kind| seconds_family.get_or_create_owned(&vec![("kind", kind)]));
         registry.register(
             format!("provledger_{what}_queries"),
-            format!("{what} queries answered, by kind and result (ok or error)"),
+            format!("{title} queries answered, by kind and result (ok or error)"),
             counts_family,
         );
         registry.register(
@@ -303,11 +310,13 @@ impl Metrics {
         let proofs = Queries::register(
             &mut registry,
             "proof",
+            "Proof and log read",
             ProofQuery::ALL.map(ProofQuery::name),
         );
         let lineage = Queries::register(
             &mut registry,
             "lineage",
+            "Lineage",
             LineageQuery::ALL.map(LineageQuery::name),
         );
         registry.register_collector(Box::new(process::ProcessCollector));
