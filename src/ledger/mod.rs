@@ -3,7 +3,8 @@
 //! [`Ledger::append`] admits an envelope (shape, signer, strict signature, payload rules),
 //! queues it for the sequencer, and answers once its batch is durable, with the entry's index,
 //! the batch's checkpoint and an inclusion proof against it. Transport-agnostic: the gRPC
-//! service in [`crate::api`] is a thin layer over this.
+//! service in [`crate::api`] is a thin layer over this. Each ledger owns its [`Metrics`]: every
+//! append's outcome and acknowledgement time is recorded here, whatever transport called.
 
 mod admission;
 mod error;
