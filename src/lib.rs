@@ -14,6 +14,7 @@ pub mod keyfile;
 pub mod ledger;
 pub mod lineage;
 pub mod merkle;
+pub mod metrics;
 pub mod note;
 pub mod provenance;
 pub mod registry;

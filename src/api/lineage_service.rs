@@ -6,6 +6,7 @@ use super::status::lineage_status;
 use crate::ledger::Ledger;
 use crate::lineage::query::request_record;
 use crate::lineage::{DescendantsFrom, DescendantsQuery, Lineage, LineageError};
+use crate::metrics::LineageQuery;
 use crate::proto::lineage_service_server::LineageService;
 use crate::proto::{
     ContaminationAlert, DescendantsRequest, DescendantsResponse, HistoryRequest, HistoryResponse,
@@ -78,6 +79,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<HistoryRequest>,
     ) -> Result<Response<HistoryResponse>, Status> {
+        let timer = self.ledger.metrics().lineage_timer(LineageQuery::History);
         let r = request.into_inner();
         let record = request_record(r.record.as_ref()).map_err(lineage_status)?;
         let as_of = self.resolve(r.as_of, r.min_tree_size).await?;
@@ -85,6 +87,7 @@ impl LineageService for LineageApi {
         let answer = self
             .run(move |l| l.history_at(&record, as_of, with_proofs))
             .await?;
+        timer.ok();
         Ok(Response::new(answer))
     }
 
@@ -92,6 +95,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<TraceRequest>,
     ) -> Result<Response<TraceResponse>, Status> {
+        let timer = self.ledger.metrics().lineage_timer(LineageQuery::Trace);
         let r = request.into_inner();
         let record = request_record(r.record.as_ref()).map_err(lineage_status)?;
         let as_of = self.resolve(r.as_of, r.min_tree_size).await?;
@@ -99,6 +103,7 @@ impl LineageService for LineageApi {
         let answer = self
             .run(move |l| l.trace_at(&record, depth, as_of, with_proofs))
             .await?;
+        timer.ok();
         Ok(Response::new(answer))
     }
 
@@ -106,6 +111,10 @@ impl LineageService for LineageApi {
         &self,
         request: Request<DescendantsRequest>,
     ) -> Result<Response<DescendantsResponse>, Status> {
+        let timer = self
+            .ledger
+            .metrics()
+            .lineage_timer(LineageQuery::Descendants);
         let r = request.into_inner();
         let from = match r.from {
             Some(descendants_request::From::Record(record)) => {
@@ -134,6 +143,7 @@ impl LineageService for LineageApi {
             page_token: r.page_token,
         };
         let answer = self.run(move |l| l.descendants_at(&query, as_of)).await?;
+        timer.ok();
         Ok(Response::new(answer))
     }
 
@@ -141,11 +151,13 @@ impl LineageService for LineageApi {
         &self,
         request: Request<ListAlertsRequest>,
     ) -> Result<Response<ListAlertsResponse>, Status> {
+        let timer = self.ledger.metrics().lineage_timer(LineageQuery::Alerts);
         let r = request.into_inner();
         let tree_size = self.resolve(0, r.min_tree_size).await?;
         let (from, page) = (r.from_id.max(1), r.page_size);
         let alerts = self.run(move |l| l.alerts_from(from, page)).await?;
         let next_id = alerts.last().map_or(from, |a| a.id + 1);
+        timer.ok();
         Ok(Response::new(ListAlertsResponse {
             tree_size,
             alerts,

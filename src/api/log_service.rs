@@ -2,6 +2,7 @@
 
 use super::status::{append_status, store_status};
 use crate::ledger::{Ledger, Receipt};
+use crate::metrics::ProofQuery;
 use crate::proto::log_service_server::LogService;
 use crate::proto::{
     AppendRequest, AppendResponse, Checkpoint, ConsistencyProof, Entry, GetCheckpointRequest,
@@ -154,6 +155,7 @@ impl LogService for LogApi {
         &self,
         request: Request<GetCheckpointRequest>,
     ) -> Result<Response<Checkpoint>, Status> {
+        let timer = self.ledger.metrics().proof_timer(ProofQuery::Checkpoint);
         let size = request.into_inner().size;
         let store = self.ledger.store();
         let signed = if size == 0 {
@@ -161,6 +163,7 @@ impl LogService for LogApi {
         } else {
             store.checkpoint_at(size).map_err(store_status)?
         };
+        timer.ok();
         Ok(Response::new(signed.to_proto()))
     }
 
@@ -168,6 +171,7 @@ impl LogService for LogApi {
         &self,
         request: Request<GetEntriesRequest>,
     ) -> Result<Response<GetEntriesResponse>, Status> {
+        let timer = self.ledger.metrics().proof_timer(ProofQuery::Entries);
         let GetEntriesRequest { start, count } = request.into_inner();
         if count == 0 {
             return Err(Status::invalid_argument("count: must be at least 1"));
@@ -183,6 +187,7 @@ impl LogService for LogApi {
             .zip(start..)
             .map(|(leaf, index)| Entry { index, leaf })
             .collect();
+        timer.ok();
         Ok(Response::new(GetEntriesResponse { entries }))
     }
 
@@ -190,6 +195,7 @@ impl LogService for LogApi {
         &self,
         request: Request<GetInclusionProofRequest>,
     ) -> Result<Response<InclusionProof>, Status> {
+        let timer = self.ledger.metrics().proof_timer(ProofQuery::Inclusion);
         let req = request.into_inner();
         let store = self.ledger.store();
         let tree_size = if req.tree_size == 0 {
@@ -214,6 +220,7 @@ impl LogService for LogApi {
         let hashes = store
             .inclusion_proof(leaf_index, tree_size)
             .map_err(store_status)?;
+        timer.ok();
         Ok(Response::new(InclusionProof {
             leaf_index,
             tree_size,
@@ -225,6 +232,7 @@ impl LogService for LogApi {
         &self,
         request: Request<GetConsistencyProofRequest>,
     ) -> Result<Response<ConsistencyProof>, Status> {
+        let timer = self.ledger.metrics().proof_timer(ProofQuery::Consistency);
         let req = request.into_inner();
         let store = self.ledger.store();
         let second = if req.second_size == 0 {
@@ -241,6 +249,7 @@ impl LogService for LogApi {
         let hashes = store
             .consistency_proof(req.first_size, second)
             .map_err(store_status)?;
+        timer.ok();
         Ok(Response::new(ConsistencyProof {
             first_size: req.first_size,
             second_size: second,

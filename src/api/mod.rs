@@ -3,10 +3,12 @@
 
 mod lineage_service;
 mod log_service;
+mod metrics_route;
 mod server;
 mod status;
 
 pub use lineage_service::LineageApi;
 pub use log_service::{LogApi, MAX_ENTRIES_PER_REQUEST, StreamLimits};
+pub use metrics_route::{METRICS_PATH, metrics_router};
 pub use server::{ServerConfig, serve};
 pub use status::{append_status, lineage_status, store_status};

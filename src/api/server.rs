@@ -1,5 +1,6 @@
 //! Hosting the services: `serve(listener, ledger, shutdown)`. The caller supplies the listener
-//! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
+//! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT). The gRPC
+//! services and `GET /metrics` (HTTP/1.1) share the one port.
 
 use super::lineage_service::LineageApi;
 use super::log_service::{LogApi, StreamLimits};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 
 /// The encoded protobuf descriptors, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("provledger_descriptor");
@@ -69,20 +71,25 @@ pub async fn serve(
     let lineage = LineageServiceServer::new(LineageApi::new(ledger.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let metrics = super::metrics_router(ledger.clone());
     let log = LogServiceServer::new(LogApi::with_limits(ledger, config.stream))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let mut router = tonic::transport::Server::builder()
+    let mut routes = Routes::new(health_service)
+        .add_service(log)
+        .add_service(lineage);
+    if let Ok(reflection) = reflection {
+        routes = routes.add_service(reflection);
+    }
+    // Plain HTTP/1.1 routes (`GET /metrics`) share the port with gRPC.
+    let routes = Routes::from(routes.into_axum_router().merge(metrics));
+    let router = tonic::transport::Server::builder()
+        .accept_http1(true)
         .max_concurrent_streams(config.max_concurrent_streams.max(1))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .tcp_keepalive(Some(config.keepalive_interval))
-        .add_service(health_service)
-        .add_service(log)
-        .add_service(lineage);
-    if let Ok(reflection) = reflection {
-        router = router.add_service(reflection);
-    }
+        .add_routes(routes);
     // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         conn.and_then(|stream| {

@@ -3,7 +3,8 @@
 //! [`Ledger::append`] admits an envelope (shape, signer, strict signature, payload rules),
 //! queues it for the sequencer, and answers once its batch is durable, with the entry's index,
 //! the batch's checkpoint and an inclusion proof against it. Transport-agnostic: the gRPC
-//! service in [`crate::api`] is a thin layer over this.
+//! service in [`crate::api`] is a thin layer over this. Each ledger owns its [`Metrics`]: every
+//! append's outcome and acknowledgement time is recorded here, whatever transport called.
 
 mod admission;
 mod budget;
@@ -26,6 +27,7 @@ use crate::envelope::{self, KEY_PAYLOAD_TYPE};
 use crate::fault::Faults;
 use crate::lineage::{Lineage, LineageConfig};
 use crate::merkle::Hash;
+use crate::metrics::{AppendOutcome, Metrics, MetricsError, Scrape};
 use crate::note::NoteSigner;
 use crate::proto::{KeyAction, KeyRecord, KeyRegistration, Role, SignedEvent, key_action};
 use crate::registry::Registry;
@@ -37,6 +39,7 @@ use std::path::Path;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// How the ledger admits and batches appends.
 #[derive(Debug, Clone)]
@@ -85,6 +88,7 @@ pub struct Ledger {
     key_rates: rate::KeyRates,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     config: LedgerConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -120,7 +124,7 @@ impl Ledger {
     }
 
     fn start_inner(
-        store: LogStore,
+        mut store: LogStore,
         index_dir: &Path,
         config: LedgerConfig,
         faults: Faults,
@@ -142,11 +146,14 @@ impl Ledger {
             });
         }
         let lookups = Arc::new(Lookups::open(index_dir, &store, faults)?);
+        let metrics = Arc::new(Metrics::new());
+        store.time_syncs(metrics.fsync_histogram());
         let store = Arc::new(store);
-        let lineage = Lineage::open(
+        let lineage = Lineage::open_counted(
             &index_dir.join("lineage"),
             store.clone(),
             config.lineage.clone(),
+            metrics.alerts_counter(),
         )
         .map_err(|e| StoreError::Corrupt {
             what: format!("lineage database: {e}"),
@@ -155,16 +162,19 @@ impl Ledger {
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = sync_channel(config.queue_capacity);
         let handle = {
-            let (store, registry, lookups, follow, policy) = (
+            let (store, registry, lookups, follow, policy, metrics) = (
                 store.clone(),
                 registry.clone(),
                 lookups.clone(),
                 lineage.follow(),
                 config.batch.clone(),
+                metrics.clone(),
             );
             std::thread::Builder::new()
                 .name("provledger-sequencer".into())
-                .spawn(move || sequencer::run(rx, store, registry, lookups, follow, policy))
+                .spawn(move || {
+                    sequencer::run(rx, store, registry, lookups, follow, policy, &metrics)
+                })
                 .map_err(StoreError::Io)?
         };
         Ok(Ledger {
@@ -177,6 +187,7 @@ impl Ledger {
             key_rates: rate::KeyRates::new(config.key_rate),
             sequencer: Mutex::new(Some(handle)),
             config,
+            metrics,
         })
     }
 
@@ -222,8 +233,65 @@ impl Ledger {
         &self.lineage
     }
 
+    /// This ledger's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The metrics in the OpenMetrics text format, with the values read at scrape time (tree
+    /// size, checkpoint age, lineage indexer lag). Reads one leaf from the store.
+    pub fn render_metrics(&self) -> Result<String, MetricsError> {
+        let latest = self.store.latest();
+        let tree_size = latest.checkpoint.size;
+        // The latest checkpoint was signed in the batch that sequenced the last entry, so that
+        // entry's sequencing time is the checkpoint's.
+        let checkpoint_time = match tree_size.checked_sub(1) {
+            None => None,
+            Some(last) => match self.store.leaves(last, 1) {
+                Ok(leaves) => leaves.first().and_then(|leaf| logged_at(leaf)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: the last entry could not be read");
+                    None
+                }
+            },
+        };
+        self.metrics.render(&Scrape {
+            tree_size,
+            lineage_indexed: self.lineage.indexed(),
+            checkpoint_time,
+        })
+    }
+
     /// Admits, sequences and durably appends one envelope; answers with its receipt.
     pub async fn append(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
+        let started = Instant::now();
+        let answer = self.append_unrecorded(envelope).await;
+        self.record(&answer, started);
+        answer
+    }
+
+    /// [`Ledger::append`] for callers outside an async runtime (it blocks the thread; calling it
+    /// from inside a runtime panics).
+    pub fn append_blocking(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
+        let started = Instant::now();
+        let answer = self.append_blocking_unrecorded(envelope);
+        self.record(&answer, started);
+        answer
+    }
+
+    fn record(&self, answer: &Result<Receipt, AppendError>, started: Instant) {
+        let outcome = match answer {
+            Ok(r) if r.sequenced.duplicate => AppendOutcome::Duplicate,
+            Ok(_) => AppendOutcome::Appended,
+            Err(e) => AppendOutcome::Refused(e.refusal),
+        };
+        self.metrics.append_answered(outcome, started.elapsed());
+    }
+
+    async fn append_unrecorded(
+        &self,
+        envelope: Option<SignedEvent>,
+    ) -> Result<Receipt, AppendError> {
         let admitted = self.admit(envelope)?;
         if let Some(wait) = existence::check(&admitted.payload, &self.store, &self.lineage, false)?
         {
@@ -240,9 +308,10 @@ impl Ledger {
         self.receipt(sequenced)
     }
 
-    /// [`Ledger::append`] for callers outside an async runtime (it blocks the thread; calling it
-    /// from inside a runtime panics).
-    pub fn append_blocking(&self, envelope: Option<SignedEvent>) -> Result<Receipt, AppendError> {
+    fn append_blocking_unrecorded(
+        &self,
+        envelope: Option<SignedEvent>,
+    ) -> Result<Receipt, AppendError> {
         let admitted = self.admit(envelope)?;
         if let Some(wait) = existence::check(&admitted.payload, &self.store, &self.lineage, false)?
         {
@@ -283,11 +352,17 @@ impl Ledger {
             .ok_or_else(|| AppendError::new(Refusal::Unavailable, "the log is shutting down"))?;
         let size = admitted.envelope.payload.len() + admitted.envelope.signature.len();
         let held = self.queue_budget.reserve(size)?;
-        match queue.try_send(Pending {
+        // Counted before it is sent, so the sequencer never takes it out before it is in.
+        self.metrics.queued();
+        let sent = queue.try_send(Pending {
             admitted,
             reply,
             _held: held,
-        }) {
+        });
+        if sent.is_err() {
+            self.metrics.dequeued(1);
+        }
+        match sent {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(AppendError::new(
                 Refusal::ResourceExhausted,
@@ -345,6 +420,17 @@ impl Drop for Ledger {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The sequencing time of an encoded leaf.
+fn logged_at(leaf: &[u8]) -> Option<std::time::SystemTime> {
+    let leaf = crate::proto::LogLeaf::decode(leaf).ok()?;
+    let t = leaf.logged_at?;
+    std::time::SystemTime::try_from(prost_types::Timestamp {
+        seconds: t.seconds,
+        nanos: t.nanos,
+    })
+    .ok()
 }
 
 /// Signs a key action into an envelope.

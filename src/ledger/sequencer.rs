@@ -14,6 +14,7 @@ use super::index_keys;
 use super::lookup::{EntryKeys, Lookups};
 use crate::lineage::Follow;
 use crate::merkle::{Blake3, Hash, TreeHasher};
+use crate::metrics::Metrics;
 use crate::proto::LogLeaf;
 use crate::registry::Registry;
 use crate::store::{LogStore, SignedCheckpoint, StoreError};
@@ -75,6 +76,7 @@ pub(crate) fn run(
     lookups: Arc<Lookups>,
     follow: Arc<Follow>,
     policy: BatchPolicy,
+    metrics: &Metrics,
 ) {
     let mut state = State {
         failed: None,
@@ -99,6 +101,8 @@ pub(crate) fn run(
                 }
             }
         }
+        metrics.dequeued(batch.len());
+        metrics.batch(batch.len());
         commit(batch, &store, &registry, &lookups, &mut state);
         follow.advance(store.size());
     }

@@ -20,6 +20,7 @@ use crate::proto::ContaminationAlert;
 use crate::store::{LogStore, StoreError};
 use db::LineageDb;
 use keys::Watermark;
+use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -167,6 +168,16 @@ impl Lineage {
         store: Arc<LogStore>,
         config: LineageConfig,
     ) -> Result<Lineage, LineageError> {
+        Self::open_counted(dir, store, config, Counter::default())
+    }
+
+    /// [`Lineage::open`] that adds every contamination alert the indexer files to `raised`.
+    pub fn open_counted(
+        dir: &Path,
+        store: Arc<LogStore>,
+        config: LineageConfig,
+        raised: Counter,
+    ) -> Result<Lineage, LineageError> {
         let (indexed_tx, indexed) = watch::channel(None);
         let (alerts, _) = broadcast::channel(1024);
         let follow = Arc::new(Follow::default());
@@ -176,6 +187,7 @@ impl Lineage {
         let opened = Arc::new(OnceLock::new());
         let thread = {
             let (dir, store, config) = (dir.to_path_buf(), store.clone(), config.clone());
+            let raised_total = raised;
             let (follow, stop, failed, alerts, opened) = (
                 follow.clone(),
                 stop.clone(),
@@ -210,6 +222,7 @@ impl Lineage {
                             Ok((next, raised)) => {
                                 mark = next;
                                 let _ = indexed_tx.send(Some(mark.indexed));
+                                raised_total.inc_by(raised.len() as u64);
                                 for alert in raised {
                                     let _ = alerts.send(alert);
                                 }

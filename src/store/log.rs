@@ -24,12 +24,14 @@ use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
 use crate::checkpoint::{Checkpoint, open_checkpoint};
 use crate::fault::{Faults, Step};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
+use crate::metrics::AtomicHistogram;
 use crate::note::{NoteSigner, NoteVerifier};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 /// The node files' directory inside the store's directory.
 const TREE_DIR: &str = "tree";
@@ -89,6 +91,8 @@ pub struct LogStore<H: TreeHasher = Blake3> {
     writer: Option<Mutex<Writer<H>>>,
     /// The write path's fault-injection hook: a zero-sized no-op in production builds.
     faults: Faults,
+    /// Where each batch's sync time goes (set by the ledger; None for tools and tests).
+    sync_seconds: Option<AtomicHistogram>,
     hasher: PhantomData<H>,
 }
 
@@ -268,6 +272,7 @@ impl<H: TreeHasher> LogStore<H> {
             recent: RwLock::new(Arc::new(HashMap::new())),
             writer: None,
             faults,
+            sync_seconds: None,
             hasher: PhantomData,
         })
     }
@@ -384,6 +389,11 @@ impl<H: TreeHasher> LogStore<H> {
         }
     }
 
+    /// Records the time of every batch's sync (flush and fsyncs) in `histogram`.
+    pub fn time_syncs(&mut self, histogram: AtomicHistogram) {
+        self.sync_seconds = Some(histogram);
+    }
+
     /// The published tree size.
     pub fn size(&self) -> u64 {
         self.latest().checkpoint.size
@@ -449,7 +459,14 @@ impl<H: TreeHasher> LogStore<H> {
         let written = self
             .faults
             .run(Step::SledApply, || self.db.apply_batch(batch))
-            .and_then(|()| w.durability.sync(&self.db));
+            .and_then(|()| {
+                let started = Instant::now();
+                let synced = w.durability.sync(&self.db);
+                if let Some(h) = &self.sync_seconds {
+                    h.observe_duration(started.elapsed());
+                }
+                synced
+            });
         if let Err(e) = written {
             // The batch may or may not be on disk: only a reopen can tell.
             w.poisoned = true;
