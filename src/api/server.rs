@@ -56,10 +56,15 @@ pub async fn serve(
     let lineage = LineageServiceServer::new(LineageApi::new(ledger.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    // The HTTP/JSON API shares the port: HTTP/1.1 is accepted beside HTTP/2, and requests that
+    // match no gRPC service are routed by the HTTP API's router.
+    let http_api = super::http::router(ledger.clone(), config.max_message_bytes);
     let log = LogServiceServer::new(LogApi::new(ledger))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
     let mut router = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(http_api.into())
         .add_service(health_service)
         .add_service(log)
         .add_service(lineage);

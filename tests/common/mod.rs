@@ -2,6 +2,8 @@
 //! data directory, and helpers to make signed events.
 #![allow(dead_code)]
 
+pub mod http;
+
 use prost::Message;
 use provledger::api::{ServerConfig, serve};
 use provledger::datadir::{DataDir, Initialised};
