@@ -98,7 +98,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = match serde_json::to_vec(&self.body()) {
             Ok(body) => body,
-            Err(_) => br#"{"code":"INTERNAL","message":"error body could not be encoded"}"#.to_vec(),
+            Err(_) => {
+                br#"{"code":"INTERNAL","message":"error body could not be encoded"}"#.to_vec()
+            }
         };
         let mut response = (self.http_status(), body).into_response();
         response.headers_mut().insert(
@@ -194,6 +196,11 @@ mod tests {
         assert_eq!(http_status(Code::DeadlineExceeded).as_u16(), 504);
         assert_eq!(http_status(Code::DataLoss).as_u16(), 500);
         assert_eq!(ApiError::body_too_large(10).http_status().as_u16(), 413);
-        assert_eq!(ApiError::method_not_allowed("PUT", "/v1/keys").http_status().as_u16(), 405);
+        assert_eq!(
+            ApiError::method_not_allowed("PUT", "/v1/keys")
+                .http_status()
+                .as_u16(),
+            405
+        );
     }
 }

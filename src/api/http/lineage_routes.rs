@@ -17,9 +17,7 @@ use tonic::Request;
 /// The record path segments: system, tenant, object type, record id.
 type RecordPath = Path<(String, String, String, String)>;
 
-fn record_of(
-    path: Result<RecordPath, PathRejection>,
-) -> Result<crate::proto::RecordRef, ApiError> {
+fn record_of(path: Result<RecordPath, PathRejection>) -> Result<crate::proto::RecordRef, ApiError> {
     let Path((system, tenant, object_type, record_id)) =
         path.map_err(|e| ApiError::invalid_argument(format!("record: {}", e.body_text())))?;
     Ok(record_from_path([system, tenant, object_type, record_id]))

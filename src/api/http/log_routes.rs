@@ -84,7 +84,11 @@ pub(super) async fn append_batch(
     let bytes = read_body(body, state.max_body_bytes).await?;
     let batch: BatchRequest = json_body(&bytes)?;
     match batch.envelopes.len() {
-        0 => return Err(ApiError::invalid_argument("envelopes: at least one is needed")),
+        0 => {
+            return Err(ApiError::invalid_argument(
+                "envelopes: at least one is needed",
+            ));
+        }
         n if n > MAX_BATCH_ENVELOPES => {
             return Err(ApiError::invalid_argument(format!(
                 "envelopes: at most {MAX_BATCH_ENVELOPES} per batch, got {n}"

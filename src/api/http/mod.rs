@@ -142,7 +142,10 @@ const fn route(method: HttpMethod, path: &'static str, operation: Operation) -> 
 /// segment (percent-encode `/` and other reserved characters; an empty tenant is `-`).
 macro_rules! record_path {
     ($tail:literal) => {
-        concat!("/v1/records/{system}/{tenant}/{object_type}/{record_id}/", $tail)
+        concat!(
+            "/v1/records/{system}/{tenant}/{object_type}/{record_id}/",
+            $tail
+        )
     };
 }
 
@@ -156,11 +159,19 @@ pub const ROUTES: &[Route] = {
         route(Get, "/v1/checkpoint/note", Operation::GetCheckpointNote),
         route(Get, "/v1/entries", Operation::GetEntries),
         route(Get, "/v1/proofs/inclusion", Operation::GetInclusionProof),
-        route(Get, "/v1/proofs/consistency", Operation::GetConsistencyProof),
+        route(
+            Get,
+            "/v1/proofs/consistency",
+            Operation::GetConsistencyProof,
+        ),
         route(Get, "/v1/keys", Operation::ListKeys),
         route(Get, record_path!("history"), Operation::History),
         route(Get, record_path!("trace"), Operation::Trace),
-        route(Get, record_path!("descendants"), Operation::RecordDescendants),
+        route(
+            Get,
+            record_path!("descendants"),
+            Operation::RecordDescendants,
+        ),
         route(Get, "/v1/descendants", Operation::Descendants),
         route(Get, "/v1/alerts", Operation::ListAlerts),
         route(Get, "/v1/openapi.json", Operation::OpenApi),

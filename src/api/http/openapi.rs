@@ -6,13 +6,18 @@
 //! below checks both directions; `tests/http_api.rs` validates real answers of every documented
 //! operation against the documented schemas.
 
+use super::params::QueryParams;
+use axum::extract::RawQuery;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// The document's text, exactly as served.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
-pub(super) async fn document() -> Response {
+pub(super) async fn document(RawQuery(query): RawQuery) -> Response {
+    if let Err(e) = QueryParams::parse(query.as_deref(), &[]) {
+        return e.into_response();
+    }
     let mut response = OPENAPI_JSON.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
