@@ -168,7 +168,8 @@ async fn append_and_query_over_http() {
         assert_eq!(answer.status, 200);
         assert_eq!(answer.content_type, "text/plain; charset=utf-8");
         assert_eq!(answer.text(), checkpoint.note);
-        let opened = provledger::note::open(&answer.text(), &[server.log_key.clone()]).unwrap();
+        let opened =
+            provledger::note::open(&answer.text(), std::slice::from_ref(&server.log_key)).unwrap();
         assert!(opened.is_signed_by(&server.log_key));
     }
     let old: Checkpoint = http
@@ -745,4 +746,49 @@ async fn refusals_carry_their_code_status_and_field() {
     assert_eq!(e.code, "UNIMPLEMENTED");
     assert_eq!(server.ledger.store().size(), size);
     assert_eq!(r.index, size - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_to_unknown_services_still_get_grpc_unimplemented() {
+    let server = TestServer::start(LedgerConfig::default()).await;
+    let channel = tonic::transport::Channel::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec =
+        tonic_prost::ProstCodec::<provledger::proto::ListKeysRequest, ListKeysResponse>::default();
+    let status = grpc
+        .unary(
+            tonic::Request::new(provledger::proto::ListKeysRequest {}),
+            axum::http::uri::PathAndQuery::from_static("/provledger.v1.NoSuchService/Call"),
+            codec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    // Answered as gRPC (status in the trailers-only answer), not as the JSON 404.
+    let answer = HttpClient::new(&server.url)
+        .send(
+            "POST",
+            "/provledger.v1.NoSuchService/Call",
+            &[("content-type", "application/grpc")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.content_type.as_str()),
+        (200, "application/grpc")
+    );
+    assert!(answer.body.is_empty());
+    // The gRPC services answer beside the HTTP API on the same port.
+    let keys = server
+        .client()
+        .await
+        .list_keys(provledger::proto::ListKeysRequest {})
+        .await
+        .unwrap();
+    assert_eq!(keys.into_inner().keys.len(), 1);
 }
