@@ -325,6 +325,14 @@ async fn append_and_query_over_http() {
     assert_eq!(alerts.alerts.len(), 1);
     assert_eq!(alerts.alerts[0].index, r4.index);
     assert_eq!(alerts.next_id, 2);
+
+    // Stopping the server does not wait for the client's idle keep-alive connection.
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "the server did not stop with an idle HTTP/1.1 connection open"
+    );
+    drop(http);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
