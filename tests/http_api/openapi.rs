@@ -11,6 +11,21 @@ use provledger::ledger::LedgerConfig;
 use provledger::proto::Role;
 use serde_json::{Value, json};
 
+/// How `instance` breaks `schema` (a schema of the document, whose references it resolves).
+fn violations(document: &Value, schema: &Value, instance: &Value, id: &str) -> Vec<String> {
+    let mut root = schema.clone();
+    root["components"] = document["components"].clone();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("{id}: schema does not compile: {e}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
 /// Checks `answer` against the response the document gives `operation` for its status.
 fn check_answer(document: &Value, operation: &Value, id: &str, answer: &HttpAnswer) {
     let responses = &operation["responses"];
@@ -41,17 +56,7 @@ fn check_answer(document: &Value, operation: &Value, id: &str, answer: &HttpAnsw
     } else {
         Value::String(answer.text())
     };
-    let mut root = schema.clone();
-    root["components"] = document["components"].clone();
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .should_validate_formats(true)
-        .build(&root)
-        .unwrap_or_else(|e| panic!("{id}: schema does not compile: {e}"));
-    let errors: Vec<String> = validator
-        .iter_errors(&instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors = violations(document, schema, &instance, id);
     assert!(
         errors.is_empty(),
         "{id} ({}): {errors:#?}\n{}",
@@ -118,6 +123,13 @@ async fn the_document_matches_live_answers() {
             "/v1/events:batch".into(),
             "",
             Some(json!({"envelopes": []})),
+        ),
+        (
+            "appendBatch",
+            "POST",
+            "/v1/events:batch".into(),
+            "",
+            Some(json!({"envelopes": [new_event(12), new_event(13)]})),
         ),
         ("getCheckpoint", "GET", "/v1/checkpoint".into(), "", None),
         (
@@ -257,12 +269,28 @@ async fn the_document_matches_live_answers() {
             } else {
                 vec![("accept", *accept)]
             };
-            let body = body
+            let bytes = body
                 .as_ref()
                 .map(|b| serde_json::to_vec(b).unwrap())
                 .unwrap_or_default();
-            let answer = http.send(sample_method, sample_path, &headers, body).await;
+            let answer = http.send(sample_method, sample_path, &headers, bytes).await;
             check_answer(&document, operation, id, &answer);
+            // A body the server accepted in full (every envelope of a batch) fits the
+            // documented request schema.
+            let whole = answer.status == 200
+                && answer.content_type == "application/json"
+                && answer.json()["results"]
+                    .as_array()
+                    .is_none_or(|r| r.iter().all(|item| item.get("response").is_some()));
+            if let (Some(body), true) = (body, whole) {
+                let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+                assert!(
+                    !schema.is_null(),
+                    "{id}: its request body is not documented"
+                );
+                let errors = violations(&document, schema, body, id);
+                assert!(errors.is_empty(), "{id} request: {errors:#?}");
+            }
             statuses.push(answer.status);
         }
         assert!(statuses.contains(&200), "{id}: no successful sample");
