@@ -1,6 +1,8 @@
 //! The gRPC API: the `provledger.v1` services over a [`crate::ledger::Ledger`], and the server
-//! that hosts them with health checking and reflection.
+//! that hosts them with health checking and reflection, and the same operations as an HTTP/JSON
+//! API ([`http`]) on the same port.
 
+pub mod http;
 mod lineage_service;
 mod log_service;
 mod metrics_route;

@@ -71,18 +71,21 @@ pub async fn serve(
     let lineage = LineageServiceServer::new(LineageApi::new(ledger.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let metrics = super::metrics_router(ledger.clone());
+    // Plain HTTP/1.1 shares the port with gRPC: the HTTP/JSON API and `GET /metrics`. Requests
+    // that match no gRPC service are routed by the HTTP API's router (its fallback answers
+    // unknown paths).
+    let http = super::http::router(ledger.clone(), config.max_message_bytes)
+        .merge(super::metrics_router(ledger.clone()));
     let log = LogServiceServer::new(LogApi::with_limits(ledger, config.stream))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let mut routes = Routes::new(health_service)
+    let mut routes = Routes::from(http)
+        .add_service(health_service)
         .add_service(log)
         .add_service(lineage);
     if let Ok(reflection) = reflection {
         routes = routes.add_service(reflection);
     }
-    // Plain HTTP/1.1 routes (`GET /metrics`) share the port with gRPC.
-    let routes = Routes::from(routes.into_axum_router().merge(metrics));
     let router = tonic::transport::Server::builder()
         .accept_http1(true)
         .max_concurrent_streams(config.max_concurrent_streams.max(1))
