@@ -1,6 +1,12 @@
 //! Hosting the services: `serve(listener, ledger, shutdown)`. The caller supplies the listener
 //! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
+//!
+//! With [`ServerConfig::tls`] the server speaks TLS only (rustls), optionally asking clients for
+//! a certificate from a client CA; [`ServerConfig::read_access`] decides who may read (see
+//! [`super::access`]). The server holds no secret beyond its checkpoint key and its TLS key:
+//! read tokens are kept as hashes.
 
+use super::access::{ReadAccess, ReadAccessLayer};
 use super::lineage_service::LineageApi;
 use super::log_service::LogApi;
 use crate::ledger::Ledger;
@@ -15,19 +21,91 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// The encoded protobuf descriptors, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("provledger_descriptor");
 
-/// Transport bounds.
+/// Transport bounds, TLS and read access.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest gRPC message accepted, in bytes. Larger messages are refused by the transport
     /// (OUT_OF_RANGE); payloads over the ledger's own limit, below this, get RESOURCE_EXHAUSTED.
     pub max_message_bytes: usize,
+    /// Serve TLS with this identity (plaintext when `None`).
+    pub tls: Option<ServerTls>,
+    /// Who may read (appends and health checks are open to all).
+    pub read_access: ReadAccess,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_message_bytes: 4 * 1024 * 1024,
+            tls: None,
+            read_access: ReadAccess::default(),
         }
+    }
+}
+
+/// The server's TLS identity and, for mutual TLS, the CA whose certificates clients may present.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The certificate chain (PEM), leaf first.
+    pub cert_chain_pem: Vec<u8>,
+    /// The certificate's private key (PEM).
+    pub key_pem: Vec<u8>,
+    /// Client certificates must chain to one of these (PEM). A client without a certificate can
+    /// still connect (to append); the read policy decides whether it may read.
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("client_ca", &self.client_ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`ServerConfig`] cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerConfigError {
+    #[error("the read policy {0:?} checks read tokens, but no token hashes were given")]
+    NoTokens(super::access::ReadPolicy),
+    #[error("the read policy {0:?} checks client certificates, but TLS has no client CA")]
+    NoClientCa(super::access::ReadPolicy),
+    #[error("TLS settings: {0}")]
+    Tls(#[from] tonic::transport::Error),
+}
+
+impl ServerTls {
+    fn tonic_config(&self) -> tonic::transport::ServerTlsConfig {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert_chain_pem, &self.key_pem))
+            .timeout(std::time::Duration::from_secs(10));
+        if let Some(ca) = &self.client_ca_pem {
+            config = config
+                .client_ca_root(Certificate::from_pem(ca))
+                .client_auth_optional(true);
+        }
+        config
+    }
+}
+
+impl ServerConfig {
+    /// Checks that the settings are consistent and the TLS material loads. [`serve`] does not
+    /// need this first (it fails closed: a read policy without its credential source refuses
+    /// every read), but a caller that checks can report the mistake before listening.
+    pub fn check(&self) -> Result<(), ServerConfigError> {
+        let policy = self.read_access.policy;
+        if policy.needs_tokens() && self.read_access.tokens.is_empty() {
+            return Err(ServerConfigError::NoTokens(policy));
+        }
+        let client_ca = self.tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some());
+        if policy.needs_client_ca() && !client_ca {
+            return Err(ServerConfigError::NoClientCa(policy));
+        }
+        if let Some(tls) = &self.tls {
+            tonic::transport::Server::builder().tls_config(tls.tonic_config())?;
+        }
+        Ok(())
     }
 }
 
@@ -59,7 +137,12 @@ pub async fn serve(
     let log = LogServiceServer::new(LogApi::new(ledger))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let mut router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.tonic_config())?;
+    }
+    let mut router = builder
+        .layer(ReadAccessLayer::new(config.read_access.clone()))
         .add_service(health_service)
         .add_service(log)
         .add_service(lineage);

@@ -32,6 +32,8 @@ pub struct ServeArgs {
     /// Largest event payload, in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     max_payload: usize,
+    #[command(flatten)]
+    access: crate::serve_access::ServeAccessArgs,
 }
 
 pub fn init(data: &Path, origin: &str) -> Result<()> {
@@ -58,6 +60,8 @@ fn print_created(dir: &DataDir, created: &provledger::datadir::Initialised) {
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
+    let mut server_config = ServerConfig::default();
+    args.access.apply(&mut server_config, args.listen)?;
     let dir = DataDir::new(&args.data);
     if !dir.is_initialised() {
         let created = dir
@@ -105,17 +109,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             listen = %listener.local_addr()?,
             size = store.size(),
             log_vkey = %store.verifier().to_vkey(),
+            tls = server_config.tls.is_some(),
+            read_access = ?server_config.read_access.policy,
             "serving"
         );
         println!("listening on {}", listener.local_addr()?);
-        serve_api(
-            listener,
-            ledger.clone(),
-            ServerConfig::default(),
-            shutdown_signal(),
-        )
-        .await
-        .context("serving")?;
+        serve_api(listener, ledger.clone(), server_config, shutdown_signal())
+            .await
+            .context("serving")?;
         anyhow::Ok(())
     })?;
     tracing::info!("draining the append queue");
