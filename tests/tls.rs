@@ -256,6 +256,26 @@ async fn token_policy_reads_need_a_valid_token_appends_and_health_do_not() {
     );
 }
 
+#[tokio::test]
+async fn token_or_mtls_policy_accepts_either_credential() {
+    let pki = pki();
+    let token = tokens::generate();
+    let hashes = TokenSet::parse(&tokens::hash(&token).to_hex()).unwrap();
+    let server = start(Some(tls(&pki, true)), ReadPolicy::TokenOrMtls, hashes).await;
+    let (code, message) = read(options(&server, &pki.ca)).await.unwrap_err();
+    assert_eq!(code, Code::Unauthenticated);
+    assert!(
+        message.contains("a read token is required") && message.contains("client certificate"),
+        "{message}"
+    );
+    let mut with_token = options(&server, &pki.ca);
+    with_token.token = Some(token);
+    assert_eq!(read(with_token).await, Ok(()));
+    let mut with_cert = options(&server, &pki.ca);
+    with_cert.client_identity = Some((pki.client.cert.clone(), pki.client.key.clone()));
+    assert_eq!(read(with_cert).await, Ok(()));
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);

@@ -114,11 +114,13 @@ impl ReadAccess {
         // None: no token presented; Some(ok).
         let token = || {
             let value = req.headers().get(http::header::AUTHORIZATION)?;
+            // The scheme is case-insensitive (RFC 9110 §11.1).
             let token = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .and_then(|v| v.trim().split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim());
             Some(token.is_some_and(|t| self.tokens.accepts(t)))
         };
         let token_refusal = |presented: Option<bool>| match presented {
@@ -268,5 +270,22 @@ mod tests {
             .body(())
             .unwrap();
         assert!(access.refusal(&req).unwrap().contains("not valid"));
+        let token = crate::api::tokens::generate();
+        let access = ReadAccess {
+            policy: ReadPolicy::Token,
+            tokens: TokenSet::parse(&crate::api::tokens::hash(&token).to_hex()).unwrap(),
+        };
+        for scheme in ["Bearer", "bearer"] {
+            let req = Request::get("/metrics")
+                .header("authorization", format!("{scheme} {token}"))
+                .body(())
+                .unwrap();
+            assert_eq!(access.refusal(&req), None);
+        }
+        let req = Request::get("/metrics")
+            .header("authorization", format!("Basic {token}"))
+            .body(())
+            .unwrap();
+        assert!(access.refusal(&req).is_some());
     }
 }
