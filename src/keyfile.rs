@@ -1,7 +1,8 @@
 //! Key files: note-format private keys on disk, written 0600 and checked for looser modes.
 //!
 //! A key file holds one line, `PRIVATE+KEY+<name>+<hex8>+<base64(0x01 || seed)>`, the signed-note
-//! private key format. Reading warns (via `tracing`) when group or others can read the file.
+//! private key format. Reading warns (via `tracing`) when group or others can read the file;
+//! [`warn_if_loose`] does the same for other secret files (TLS keys, read tokens).
 
 use crate::note::{NoteError, NoteSigner};
 use std::io::Write;
@@ -44,18 +45,24 @@ pub fn read(path: &Path) -> Result<NoteSigner, KeyFileError> {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(mode) = loose_mode(path).map_err(io)? {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{mode:o}"),
-            "private key file is readable by group or others; chmod 600 it"
-        );
-    }
+    warn_if_loose(path, "private key file").map_err(io)?;
     let text = std::fs::read_to_string(path).map_err(io)?;
     NoteSigner::from_private_key_str(text.trim()).map_err(|source| KeyFileError::Parse {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Warns (naming the file, its mode and `what` it is) when group or others can read `path`.
+pub fn warn_if_loose(path: &Path, what: &str) -> std::io::Result<()> {
+    if let Some(mode) = loose_mode(path)? {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "{what} is readable by group or others; chmod 600 it"
+        );
+    }
+    Ok(())
 }
 
 /// The file's mode when group or others have any access to it.

@@ -1,7 +1,14 @@
 //! Hosting the services: `serve(listener, ledger, shutdown)`. The caller supplies the listener
 //! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT). The gRPC
 //! services and `GET /metrics` (HTTP/1.1) share the one port.
+//! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
+//!
+//! With [`ServerConfig::tls`] the server speaks TLS only (rustls), optionally asking clients for
+//! a certificate from a client CA; [`ServerConfig::read_access`] decides who may read (see
+//! [`super::access`]). The server holds no secret beyond its checkpoint key and its TLS key:
+//! read tokens are kept as hashes.
 
+use super::access::{ReadAccess, ReadAccessLayer};
 use super::lineage_service::LineageApi;
 use super::log_service::{LogApi, StreamLimits};
 use crate::ledger::Ledger;
@@ -18,7 +25,7 @@ use tonic::service::Routes;
 /// The encoded protobuf descriptors, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("provledger_descriptor");
 
-/// Transport bounds.
+/// Transport bounds, TLS and read access.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest gRPC message accepted, in bytes. Larger messages are refused by the transport
@@ -32,6 +39,10 @@ pub struct ServerConfig {
     /// connection is closed (a vanished client frees its resources).
     pub keepalive_interval: Duration,
     pub keepalive_timeout: Duration,
+    /// Serve TLS with this identity (plaintext when `None`).
+    pub tls: Option<ServerTls>,
+    /// Who may read (appends and health checks are open to all).
+    pub read_access: ReadAccess,
 }
 
 impl Default for ServerConfig {
@@ -42,7 +53,75 @@ impl Default for ServerConfig {
             max_concurrent_streams: 256,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
+            tls: None,
+            read_access: ReadAccess::default(),
         }
+    }
+}
+
+/// The server's TLS identity and, for mutual TLS, the CA whose certificates clients may present.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The certificate chain (PEM), leaf first.
+    pub cert_chain_pem: Vec<u8>,
+    /// The certificate's private key (PEM).
+    pub key_pem: Vec<u8>,
+    /// Client certificates must chain to one of these (PEM). A client without a certificate can
+    /// still connect (to append); the read policy decides whether it may read.
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("client_ca", &self.client_ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`ServerConfig`] cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerConfigError {
+    #[error("the read policy {0:?} checks read tokens, but no token hashes were given")]
+    NoTokens(super::access::ReadPolicy),
+    #[error("the read policy {0:?} checks client certificates, but TLS has no client CA")]
+    NoClientCa(super::access::ReadPolicy),
+    #[error("TLS settings: {0}")]
+    Tls(#[from] tonic::transport::Error),
+}
+
+impl ServerTls {
+    fn tonic_config(&self) -> tonic::transport::ServerTlsConfig {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert_chain_pem, &self.key_pem))
+            .timeout(std::time::Duration::from_secs(10));
+        if let Some(ca) = &self.client_ca_pem {
+            config = config
+                .client_ca_root(Certificate::from_pem(ca))
+                .client_auth_optional(true);
+        }
+        config
+    }
+}
+
+impl ServerConfig {
+    /// Checks that the settings are consistent and the TLS material loads. [`serve`] does not
+    /// need this first (it fails closed: a read policy without its credential source refuses
+    /// every read), but a caller that checks can report the mistake before listening.
+    pub fn check(&self) -> Result<(), ServerConfigError> {
+        let policy = self.read_access.policy;
+        if policy.needs_tokens() && self.read_access.tokens.is_empty() {
+            return Err(ServerConfigError::NoTokens(policy));
+        }
+        let client_ca = self.tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some());
+        if policy.needs_client_ca() && !client_ca {
+            return Err(ServerConfigError::NoClientCa(policy));
+        }
+        if let Some(tls) = &self.tls {
+            tonic::transport::Server::builder().tls_config(tls.tonic_config())?;
+        }
+        Ok(())
     }
 }
 
@@ -86,12 +165,18 @@ pub async fn serve(
     if let Ok(reflection) = reflection {
         routes = routes.add_service(reflection);
     }
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder()
         .accept_http1(true)
         .max_concurrent_streams(config.max_concurrent_streams.max(1))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
-        .tcp_keepalive(Some(config.keepalive_interval))
+        .tcp_keepalive(Some(config.keepalive_interval));
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.tonic_config())?;
+    }
+    // The access check wraps every route, gRPC and HTTP alike.
+    let router = builder
+        .layer(ReadAccessLayer::new(config.read_access.clone()))
         .add_routes(routes);
     // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
     let incoming = TcpListenerStream::new(listener).map(|conn| {

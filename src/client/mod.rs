@@ -7,20 +7,22 @@
 //!   rollback or a fork is an error carrying both signed checkpoints as evidence.
 //! - [`verified`]: a client whose every answer is checked against a checkpoint, and whose
 //!   checkpoints are checked against the trusted state, before it is returned.
+//! - [`transport`]: how to reach a server — TLS trust, client certificate, read token.
 //! - [`audit`]: replaying a whole log from its entries (roots, signatures, key registry, rules).
 
 pub mod audit;
+pub mod transport;
 pub mod trust;
 pub mod verified;
 pub mod verify;
 
+pub use transport::{ConnectOptions, Connection};
 pub use trust::TrustedState;
 pub use verified::VerifiedClient;
 pub use verify::{check_consistency, verify_checkpoint, verify_events, verify_receipt};
 
 use crate::proto::log_service_client::LogServiceClient;
 use std::path::PathBuf;
-use tonic::transport::Channel;
 
 /// Why a server's answer was not accepted, or the client could not ask.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,8 @@ pub enum ClientError {
         url: String,
         source: tonic::transport::Error,
     },
+    #[error("connecting to {url}: {reason}")]
+    Options { url: String, reason: String },
     #[error("server answered: {0}")]
     Status(#[from] tonic::Status),
     #[error("the server's answer does not verify: {0}")]
@@ -59,12 +63,10 @@ pub enum ClientError {
     State { path: PathBuf, reason: String },
 }
 
-/// Connects to a server, e.g. `http://127.0.0.1:50051`.
-pub async fn connect(url: &str) -> Result<LogServiceClient<Channel>, ClientError> {
-    LogServiceClient::connect(url.to_string())
-        .await
-        .map_err(|source| ClientError::Connect {
-            url: url.to_string(),
-            source,
-        })
+/// Connects to a server: a URL (`http://127.0.0.1:50051`) or [`ConnectOptions`] (TLS, read
+/// token).
+pub async fn connect(
+    options: impl Into<ConnectOptions>,
+) -> Result<LogServiceClient<Connection>, ClientError> {
+    Ok(LogServiceClient::new(options.into().connect().await?))
 }

@@ -5,9 +5,10 @@
 //! lineage event is checked by inclusion against a checkpoint that passed. An answer that fails
 //! is an error, never a value.
 
+use super::ClientError;
+use super::transport::{ConnectOptions, Connection};
 use super::trust::{Accepted, Trusted, TrustedState};
 use super::verify::{hashes, verify_checkpoint, verify_events, verify_receipt};
-use super::{ClientError, connect};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{Blake3, TreeHasher, verify_inclusion};
 use crate::proto::lineage_service_client::LineageServiceClient;
@@ -17,7 +18,6 @@ use crate::proto::{
     GetEntriesRequest, GetInclusionProofRequest, HistoryRequest, HistoryResponse, SignedEvent,
     TraceRequest, TraceResponse,
 };
-use tonic::transport::Channel;
 
 /// A log entry whose inclusion in a trusted checkpoint was verified.
 #[derive(Debug, Clone)]
@@ -31,24 +31,22 @@ pub struct VerifiedEntry {
 
 /// A connection to one log, and the trusted state its answers are checked against.
 pub struct VerifiedClient {
-    log: LogServiceClient<Channel>,
-    lineage: LineageServiceClient<Channel>,
+    log: LogServiceClient<Connection>,
+    lineage: LineageServiceClient<Connection>,
     state: TrustedState,
 }
 
 impl VerifiedClient {
-    /// Connects to `url`; answers are checked against `state` (and move it forward).
-    pub async fn connect(url: &str, state: TrustedState) -> Result<Self, ClientError> {
-        let log = connect(url).await?;
-        let lineage = LineageServiceClient::connect(url.to_string())
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: url.to_string(),
-                source,
-            })?;
+    /// Connects to a server (a URL, or [`ConnectOptions`] for TLS and a read token); answers
+    /// are checked against `state` (and move it forward).
+    pub async fn connect(
+        options: impl Into<ConnectOptions>,
+        state: TrustedState,
+    ) -> Result<Self, ClientError> {
+        let connection = options.into().connect().await?;
         Ok(VerifiedClient {
-            log,
-            lineage,
+            log: LogServiceClient::new(connection.clone()),
+            lineage: LineageServiceClient::new(connection),
             state,
         })
     }
@@ -301,12 +299,12 @@ impl VerifiedClient {
 
     /// The log service client, for reads whose checks the caller makes (the audit recomputes
     /// the tree from the raw entries).
-    pub(crate) fn log_client(&mut self) -> &mut LogServiceClient<Channel> {
+    pub(crate) fn log_client(&mut self) -> &mut LogServiceClient<Connection> {
         &mut self.log
     }
 
     /// The lineage service client, for calls without proofs (Descendants, alerts).
-    pub fn lineage(&mut self) -> &mut LineageServiceClient<Channel> {
+    pub fn lineage(&mut self) -> &mut LineageServiceClient<Connection> {
         &mut self.lineage
     }
 }

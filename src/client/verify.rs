@@ -10,7 +10,6 @@ use crate::merkle::{Blake3, Hash, TreeHasher, verify_consistency, verify_inclusi
 use crate::note::NoteVerifier;
 use crate::proto::log_service_client::LogServiceClient;
 use crate::proto::{self, AppendResponse};
-use tonic::transport::Channel;
 
 pub(crate) fn hash(bytes: &[u8], what: &str) -> Result<Hash, ClientError> {
     bytes
@@ -67,12 +66,19 @@ pub fn verify_receipt(
     Ok(checkpoint)
 }
 
-/// Fetches and verifies a consistency proof between two verified checkpoints.
-pub async fn check_consistency(
-    client: &mut LogServiceClient<Channel>,
+/// Fetches and verifies a consistency proof between two verified checkpoints, over any
+/// transport (a [`super::Connection`], or a bare channel).
+pub async fn check_consistency<T>(
+    client: &mut LogServiceClient<T>,
     old: &Checkpoint,
     new: &Checkpoint,
-) -> Result<usize, ClientError> {
+) -> Result<usize, ClientError>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     let proof = client
         .get_consistency_proof(proto::GetConsistencyProofRequest {
             first_size: old.size,

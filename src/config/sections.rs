@@ -187,7 +187,7 @@ pub struct AccessSection {
 
 /// The read-access policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ReadAccess {
     /// Anyone who can connect may read.
     #[default]
@@ -196,6 +196,20 @@ pub enum ReadAccess {
     Token,
     /// Reads come over mutual TLS with a client certificate from `tls.client_ca`.
     Mtls,
+    /// Either credential.
+    TokenOrMtls,
+}
+
+impl ReadAccess {
+    /// The policy's name, as written in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadAccess::Open => "open",
+            ReadAccess::Token => "token",
+            ReadAccess::Mtls => "mtls",
+            ReadAccess::TokenOrMtls => "token-or-mtls",
+        }
+    }
 }
 
 impl Settings {
@@ -292,17 +306,29 @@ impl Settings {
                 "mutual TLS needs TLS: set tls.cert and tls.key".into(),
             );
         }
-        match self.access.read {
-            ReadAccess::Token if self.access.tokens.is_none() => fail(
+        let read = self.access.read;
+        let needs_tokens = matches!(read, ReadAccess::Token | ReadAccess::TokenOrMtls);
+        let needs_ca = matches!(read, ReadAccess::Mtls | ReadAccess::TokenOrMtls);
+        let name = read.name();
+        if needs_tokens && self.access.tokens.is_none() {
+            return fail(
                 "access.tokens",
-                "required when access.read = \"token\"".into(),
-            ),
-            ReadAccess::Mtls if self.tls.client_ca.is_none() => fail(
-                "tls.client_ca",
-                "required when access.read = \"mtls\"".into(),
-            ),
-            _ => Ok(()),
+                format!("required when access.read = \"{name}\""),
+            );
         }
+        if !needs_tokens && self.access.tokens.is_some() {
+            return fail(
+                "access.tokens",
+                format!("access.read = \"{name}\" does not use read tokens"),
+            );
+        }
+        if needs_ca && self.tls.client_ca.is_none() {
+            return fail(
+                "tls.client_ca",
+                format!("required when access.read = \"{name}\""),
+            );
+        }
+        Ok(())
     }
 
     /// The ledger's configuration.
@@ -355,6 +381,7 @@ impl Settings {
             max_concurrent_streams: l.max_concurrent_streams,
             keepalive_interval: Duration::from_secs(l.keepalive_interval_s),
             keepalive_timeout: Duration::from_secs(l.keepalive_timeout_s),
+            ..ServerConfig::default()
         }
     }
 }

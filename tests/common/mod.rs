@@ -36,6 +36,12 @@ pub struct TestServer {
 impl TestServer {
     /// A fresh, initialised log.
     pub async fn start(config: LedgerConfig) -> TestServer {
+        Self::start_with(config, ServerConfig::default()).await
+    }
+
+    /// A fresh, initialised log served with `server` (TLS, read access); the URL is `https://`
+    /// when it has TLS.
+    pub async fn start_with(config: LedgerConfig, server: ServerConfig) -> TestServer {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path().join("data"));
         let d = dir.clone();
@@ -43,7 +49,7 @@ impl TestServer {
             tokio::task::spawn_blocking(move || d.init("test.provledger/log").unwrap())
                 .await
                 .unwrap();
-        let mut server = Self::open(dir, config).await;
+        let mut server = Self::open_with(dir, config, server).await;
         assert_eq!(server.log_key.to_vkey(), created.log_vkey);
         server._tmp = Some(tmp);
         server
@@ -51,22 +57,27 @@ impl TestServer {
 
     /// Serves an existing data directory.
     pub async fn open(dir: DataDir, config: LedgerConfig) -> TestServer {
+        Self::open_with(dir, config, ServerConfig::default()).await
+    }
+
+    /// Serves an existing data directory with `server`.
+    pub async fn open_with(dir: DataDir, config: LedgerConfig, server: ServerConfig) -> TestServer {
         let d = dir.clone();
         let ledger = tokio::task::spawn_blocking(move || d.open_ledger(config).unwrap())
             .await
             .unwrap();
         let ledger = Arc::new(ledger);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(
-            listener,
-            ledger.clone(),
-            ServerConfig::default(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(serve(listener, ledger.clone(), server, async {
+            let _ = stopped.await;
+        }));
         let log_key = ledger.store().verifier().clone();
         let admin = keyfile::read(&dir.admin_key()).unwrap();
         TestServer {

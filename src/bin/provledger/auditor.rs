@@ -1,6 +1,7 @@
 //! Auditor commands: `checkpoint`, `monitor` and `verify`. Each checks what the server says
 //! against the log key and the trusted state, and prints a line (or JSON with `--json`).
 
+use crate::connect::ConnectArgs;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use provledger::client::trust::{Accepted, Trusted};
@@ -16,8 +17,8 @@ use std::time::Duration;
 /// What every auditor command needs: where the log is and what to trust.
 #[derive(Args, Debug, Clone)]
 pub struct LogArgs {
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    pub server: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// The log's vkey, or a file holding it (e.g. `DIR/log.vkey`).
     #[arg(long)]
     pub log_key: String,
@@ -71,7 +72,7 @@ pub async fn client(log: &LogArgs) -> Result<VerifiedClient> {
         Some(path) => TrustedState::load(path, key)?,
         None => TrustedState::in_memory(key),
     };
-    Ok(VerifiedClient::connect(&log.server, state).await?)
+    Ok(VerifiedClient::connect(log.connect.options()?, state).await?)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -165,7 +166,7 @@ pub async fn verify(command: VerifyCommand) -> Result<()> {
         VerifyCommand::Consistency { log, from, to } => {
             let mut client = client(&log).await?;
             let (latest, _) = client.checkpoint().await?;
-            let mut raw = provledger::client::connect(&log.server).await?;
+            let mut raw = provledger::client::connect(log.connect.options()?).await?;
             let to = to.unwrap_or(latest.checkpoint.size);
             let mut signed = Vec::new();
             for size in [from, to] {
@@ -200,8 +201,8 @@ pub struct AuditArgs {
     #[arg(long, conflicts_with_all = ["log_key", "state", "checkpoint"])]
     pub data: Option<PathBuf>,
     /// Remote: the server whose log to replay.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    pub server: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Remote: the log's vkey, or a file holding it. Selects the remote audit.
     #[arg(long)]
     pub log_key: Option<String>,
@@ -225,7 +226,7 @@ pub fn audit(args: AuditArgs) -> Result<()> {
         return crate::serve::audit(&data);
     };
     let log = LogArgs {
-        server: args.server.clone(),
+        connect: args.connect.clone(),
         log_key: key,
         state: args.state.clone(),
         json: args.json,

@@ -9,7 +9,7 @@
 
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
-use provledger::client::{connect, verify_receipt};
+use provledger::client::{Connection, connect, verify_receipt};
 use provledger::note::NoteVerifier;
 use provledger::proto::log_service_client::LogServiceClient;
 use provledger::proto::{AppendRequest, SignedEvent};
@@ -19,7 +19,6 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
-use tonic::transport::Channel;
 
 /// Where the envelopes come from. `next` is called on a blocking thread.
 pub trait Source: Send + 'static {
@@ -99,8 +98,10 @@ impl<E, T: Into<anyhow::Error>> From<T> for Stop<E> {
 }
 
 /// Connects for a bulk run.
-pub async fn connect_to<E>(server: &str) -> Result<LogServiceClient<Channel>, Stop<E>> {
-    Ok(connect(server).await?)
+pub async fn connect_to<E>(
+    server: &crate::connect::ConnectArgs,
+) -> Result<LogServiceClient<Connection>, Stop<E>> {
+    Ok(connect(server.options()?).await?)
 }
 
 /// A progress bar on stderr when it is a terminal (hidden otherwise).
@@ -127,7 +128,7 @@ pub fn progress_bar(size: Option<u64>) -> ProgressBar {
 
 /// Streams every envelope of `source` to `client`; `size` is the input's length, if known.
 pub async fn send<S: Source>(
-    client: &mut LogServiceClient<Channel>,
+    client: &mut LogServiceClient<Connection>,
     log_key: Option<&NoteVerifier>,
     window: usize,
     mut source: S,

@@ -17,8 +17,8 @@ use std::time::Instant;
 pub struct ImportCsvArgs {
     /// The export: CSV with a header row (Data Loader's format), or `-` for standard input.
     file: String,
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    server: String,
+    #[command(flatten)]
+    server: crate::connect::ConnectArgs,
     /// A private key file to sign with. Repeat it to sign synthetic rows with a generator key
     /// and real rows with a sync_job key: each row is signed by the first key the log's
     /// registry lets sign it.

@@ -1,5 +1,6 @@
 //! `keygen` and `key register | revoke | list`.
 
+use crate::connect::ConnectArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use provledger::client::{connect, verify_receipt};
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 pub enum KeyCommand {
     /// Register a signing key in the log (an admin-signed log entry).
     Register {
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        server: String,
+        #[command(flatten)]
+        server: ConnectArgs,
         /// The admin's private key file.
         #[arg(long)]
         admin_key: PathBuf,
@@ -41,8 +42,8 @@ pub enum KeyCommand {
     },
     /// Revoke a key (an admin-signed log entry). Its later events are refused.
     Revoke {
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        server: String,
+        #[command(flatten)]
+        server: ConnectArgs,
         #[arg(long)]
         admin_key: PathBuf,
         /// The key's name.
@@ -55,8 +56,8 @@ pub enum KeyCommand {
     },
     /// List every registered key with its registration and revocation indexes.
     List {
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        server: String,
+        #[command(flatten)]
+        server: ConnectArgs,
     },
 }
 
@@ -129,7 +130,7 @@ async fn run_async(cmd: KeyCommand) -> Result<()> {
             submit(&server, &admin, action, log_key).await
         }
         KeyCommand::List { server } => {
-            let mut client = connect(&server).await?;
+            let mut client = connect(server.options()?).await?;
             let answer = client.list_keys(ListKeysRequest {}).await?.into_inner();
             println!(
                 "{} keys at tree size {}",
@@ -159,13 +160,13 @@ async fn run_async(cmd: KeyCommand) -> Result<()> {
 }
 
 async fn submit(
-    server: &str,
+    server: &ConnectArgs,
     admin: &NoteSigner,
     action: key_action::Action,
     log_key: Option<String>,
 ) -> Result<()> {
     let envelope = key_action_envelope(admin, action);
-    let mut client = connect(server).await?;
+    let mut client = connect(server.options()?).await?;
     let response = client
         .append(AppendRequest {
             event: Some(envelope),

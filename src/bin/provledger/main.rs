@@ -6,6 +6,7 @@
 
 mod auditor;
 mod bulk;
+mod connect;
 mod demo;
 mod evidence;
 mod import_csv;
@@ -13,6 +14,7 @@ mod keys;
 mod producer;
 mod responder;
 mod serve;
+mod serve_access;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -58,6 +60,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Read tokens for servers that restrict reads (`serve --read-access token`).
+    #[command(subcommand)]
+    Token(serve_access::TokenCommand),
     /// Register, revoke and list the log's signing keys.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -153,6 +158,7 @@ fn dispatch(command: Command, log_format: Option<&str>) -> Result<()> {
         Command::Config(ConfigCommand::Check { file }) => serve::config_check(&file),
         Command::Keygen { name, out } => keys::keygen(&name, &out),
         Command::Key(cmd) => keys::run(cmd),
+        Command::Token(cmd) => serve_access::token(cmd),
         Command::Audit(args) => auditor::audit(args),
         Command::Demo => demo::run(),
         Command::Checkpoint(log) => block_on(auditor::checkpoint(log)),

@@ -38,8 +38,8 @@ pub struct AppendArgs {
     /// input.
     #[arg(default_value = "-")]
     file: String,
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    server: String,
+    #[command(flatten)]
+    server: crate::connect::ConnectArgs,
     /// The private key file to sign unsigned events with (not needed for envelopes).
     #[arg(long)]
     key: Option<PathBuf>,

@@ -38,6 +38,23 @@ pub struct ServeArgs {
     /// Largest event payload, in bytes (`limits.max_payload_bytes`).
     #[arg(long)]
     max_payload: Option<String>,
+    /// Serve TLS with this certificate chain, PEM, leaf first (`tls.cert`; needs --tls-key).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<String>,
+    /// The TLS certificate's private key, PEM (`tls.key`).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<String>,
+    /// Accept client certificates issued by this CA, PEM, for mutual TLS (`tls.client_ca`).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<String>,
+    /// Who may read — everything but appends, health checks and the OpenAPI document
+    /// (`access.read`): open, token (a token from --read-tokens), mtls (a client certificate
+    /// from --tls-client-ca) or token-or-mtls.
+    #[arg(long)]
+    read_access: Option<String>,
+    /// The read tokens' hashes, one per line; `provledger token new` adds them (`access.tokens`).
+    #[arg(long, value_name = "FILE")]
+    read_tokens: Option<String>,
     /// Any setting, by its key path: `--set limits.key_rate_per_second=100` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -59,6 +76,11 @@ impl ServeArgs {
                 "--max-payload",
                 &self.max_payload,
             ),
+            ("tls.cert", "--tls-cert", &self.tls_cert),
+            ("tls.key", "--tls-key", &self.tls_key),
+            ("tls.client_ca", "--tls-client-ca", &self.tls_client_ca),
+            ("access.read", "--read-access", &self.read_access),
+            ("access.tokens", "--read-tokens", &self.read_tokens),
         ];
         for (key, flag, value) in named {
             if let Some(value) = value {
@@ -126,6 +148,8 @@ pub fn serve(args: ServeArgs, log_format: Option<&str>) -> Result<()> {
     let loaded = config::load(&args.layers(log_format)?)?;
     crate::init_tracing(&loaded.settings.server.log_format);
     let settings = loaded.settings;
+    let mut server_config = settings.server_config();
+    crate::serve_access::apply(&settings, &mut server_config)?;
     let data = settings.server.data.clone();
     let dir = DataDir::new(&data);
     if !dir.is_initialised() {
@@ -163,17 +187,14 @@ pub fn serve(args: ServeArgs, log_format: Option<&str>) -> Result<()> {
             listen = %listener.local_addr()?,
             size = store.size(),
             log_vkey = %store.verifier().to_vkey(),
+            tls = server_config.tls.is_some(),
+            read_access = ?server_config.read_access.policy,
             "serving"
         );
         println!("listening on {}", listener.local_addr()?);
-        serve_api(
-            listener,
-            ledger.clone(),
-            settings.server_config(),
-            shutdown_signal(),
-        )
-        .await
-        .context("serving")?;
+        serve_api(listener, ledger.clone(), server_config, shutdown_signal())
+            .await
+            .context("serving")?;
         anyhow::Ok(())
     })?;
     tracing::info!("draining the append queue");
