@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 )]
 struct Args {
     #[command(subcommand)]
-    child: Option<Child>,
+    child: Option<Mode>,
     /// Events per ingest measurement.
     #[arg(long, default_value_t = 60_000)]
     events: u64,
@@ -64,7 +64,7 @@ struct Args {
 }
 
 #[derive(Subcommand, Debug)]
-enum Child {
+enum Mode {
     /// (internal) Serve a data directory; the benchmark runs the server this way.
     #[command(hide = true)]
     ServeChild {
@@ -90,11 +90,11 @@ enum Child {
 fn main() -> Result<()> {
     let mut args = Args::parse();
     match args.child.take() {
-        Some(Child::ServeChild { data }) => return server::serve_child(&data),
-        Some(Child::Proofs { data, size, settle }) => {
+        Some(Mode::ServeChild { data }) => return server::serve_child(&data),
+        Some(Mode::Proofs { data, size, settle }) => {
             return proofs_only(&args, &data, size, settle);
         }
-        Some(Child::Soak(soak)) => return soak::run(soak),
+        Some(Mode::Soak(soak)) => return soak::run(soak),
         None => {}
     }
     if args.quick {

@@ -165,8 +165,9 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
         restart,
     };
     let verdict = report::print(&found);
+    // The verdict line says why; exit nonzero without more. In --quick only correctness counts.
     if !verdict.correct || (!args.quick && !verdict.stable) {
-        anyhow::bail!("soak failed");
+        std::process::exit(1);
     }
     Ok(())
 }
