@@ -165,6 +165,11 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
         restart,
     };
     let verdict = report::print(&found);
+    if args.quick && verdict.correct && !verdict.stable {
+        println!(
+            "(--quick: only errors and lost acknowledgements fail the run; the stability thresholds need the full run's warm-up and length)"
+        );
+    }
     // The verdict line says why; exit nonzero without more. In --quick only correctness counts.
     if !verdict.correct || (!args.quick && !verdict.stable) {
         std::process::exit(1);
