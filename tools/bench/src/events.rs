@@ -57,13 +57,43 @@ pub fn presign(n: u64, keys: usize, first: u64) -> anyhow::Result<Workload> {
     let keys: Vec<NoteSigner> = (0..keys)
         .map(|k| NoteSigner::generate(&format!("bench-gen-{k}.example/v3")))
         .collect::<Result<_, _>>()?;
-    let events = (0..n)
-        .map(|i| {
-            let key = &keys[(i as usize) % keys.len()];
-            sign(key, EVENT_PAYLOAD_TYPE, event(first + i).encode_to_vec())
-        })
-        .collect();
+    let events = sign_events(&keys, first, n, 1);
     Ok(Workload { keys, events })
+}
+
+/// Signs events `first..first + n` with `keys` round robin (the i-th of them with key
+/// `i % keys.len()`), split over `threads` threads.
+pub fn sign_events(keys: &[NoteSigner], first: u64, n: u64, threads: usize) -> Vec<SignedEvent> {
+    let threads = threads.max(1) as u64;
+    let chunk = n.div_ceil(threads);
+    let sign_range = |from: u64, to: u64| -> Vec<SignedEvent> {
+        (from..to)
+            .map(|i| {
+                let key = &keys[(i as usize) % keys.len()];
+                sign(key, EVENT_PAYLOAD_TYPE, event(first + i).encode_to_vec())
+            })
+            .collect()
+    };
+    if threads == 1 || n < 2 * threads {
+        return sign_range(0, n);
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let (from, to) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
+                s.spawn(move || sign_range(from, to))
+            })
+            .collect();
+        let mut events = Vec::with_capacity(n as usize);
+        for part in parts {
+            // A signing thread cannot fail short of a panic, which is passed on.
+            match part.join() {
+                Ok(mut signed) => events.append(&mut signed),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        events
+    })
 }
 
 /// The physical limit: `verify_strict` of the same envelopes on `threads` threads, no I/O.

@@ -53,8 +53,14 @@ pub async fn register(url: &str, data: &Path, keys: &[NoteSigner]) -> Result<()>
     Ok(())
 }
 
-/// `callers` concurrent unary callers, each appending its share back to back.
-pub async fn unary_closed(url: &str, events: &[SignedEvent], callers: usize) -> Result<Run> {
+/// `callers` concurrent unary callers, each appending its share back to back; with `span`,
+/// callers stop starting appends once it has passed (the run then counts what was appended).
+pub async fn unary_closed(
+    url: &str,
+    events: &[SignedEvent],
+    callers: usize,
+    span: Option<Duration>,
+) -> Result<Run> {
     let events = Arc::new(events.to_vec());
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -64,7 +70,7 @@ pub async fn unary_closed(url: &str, events: &[SignedEvent], callers: usize) -> 
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = c;
-            while i < events.len() {
+            while i < events.len() && span.is_none_or(|s| start.elapsed() < s) {
                 let t = Instant::now();
                 let r = cl
                     .append(AppendRequest {
@@ -86,7 +92,7 @@ pub async fn unary_closed(url: &str, events: &[SignedEvent], callers: usize) -> 
         latencies.extend(t.await??);
     }
     Ok(Run {
-        events: events.len() as u64,
+        events: latencies.len() as u64,
         seconds: start.elapsed().as_secs_f64(),
         latencies,
     })

@@ -5,13 +5,15 @@
 //! ingest (unary with many callers, streams, latency at full and half load, server CPU, peak
 //! RSS, disk bytes per event) against `verify_strict` of the same events on the same cores;
 //! proofs over gRPC, restart time and memory at growing log sizes; and rs_merkle's in-memory
-//! tree. Run: `cargo run --release -p provledger-bench -- [--quick]`.
+//! tree. Run: `cargo run --release -p provledger-bench -- [--quick]`; the soak (see [`soak`]):
+//! `cargo run --release -p provledger-bench -- soak [--minutes 10 | --quick]`.
 
 mod events;
 mod ingest;
 mod lineage;
 mod proofs;
 mod server;
+mod soak;
 mod stats;
 
 use anyhow::Result;
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 )]
 struct Args {
     #[command(subcommand)]
-    child: Option<Child>,
+    child: Option<Mode>,
     /// Events per ingest measurement.
     #[arg(long, default_value_t = 60_000)]
     events: u64,
@@ -62,7 +64,7 @@ struct Args {
 }
 
 #[derive(Subcommand, Debug)]
-enum Child {
+enum Mode {
     /// (internal) Serve a data directory; the benchmark runs the server this way.
     #[command(hide = true)]
     ServeChild {
@@ -80,15 +82,19 @@ enum Child {
         #[arg(long, default_value_t = 0.0)]
         settle: f64,
     },
+    /// A long run at half the measured maximum rate: errors, RSS and latency over time,
+    /// durability of every acknowledgement, and a PASS/FAIL verdict.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
-    match &args.child {
-        Some(Child::ServeChild { data }) => return server::serve_child(data),
-        Some(Child::Proofs { data, size, settle }) => {
-            return proofs_only(&args, data, *size, *settle);
+    match args.child.take() {
+        Some(Mode::ServeChild { data }) => return server::serve_child(&data),
+        Some(Mode::Proofs { data, size, settle }) => {
+            return proofs_only(&args, &data, size, settle);
         }
+        Some(Mode::Soak(soak)) => return soak::run(soak),
         None => {}
     }
     if args.quick {
@@ -177,7 +183,12 @@ fn run(args: Args) -> Result<()> {
     let (stream_events, paced) = rest.split_at(args.events as usize);
 
     let cpu0 = srv.cpu_seconds()?;
-    let unary = rt.block_on(ingest::unary_closed(&srv.url, unary_events, args.callers))?;
+    let unary = rt.block_on(ingest::unary_closed(
+        &srv.url,
+        unary_events,
+        args.callers,
+        None,
+    ))?;
     let cpu1 = srv.cpu_seconds()?;
     let stream = rt.block_on(ingest::streamed(&srv.url, stream_events, args.streams))?;
     let stream_size = 1 + args.keys as u64 + 2 * args.events;

@@ -1,0 +1,222 @@
+//! The soak's report: a markdown table of the windows, a summary, and the verdict against the
+//! criteria, stated in the output:
+//!
+//! - correct: no append failed or was answered as a duplicate; the server's
+//!   `provledger_appends_total{outcome="appended"}` equals the appends acknowledged to the
+//!   clients; after a restart, the log holds exactly the setup entries plus every acknowledged
+//!   append, each at its own index;
+//! - kept up: acknowledged appends per second over the soak (first scheduled append to last
+//!   answer) at least 97% of the target;
+//! - RSS stable: after the warm-up, (max − min) ÷ min of the server's RSS at window ends ≤ 10%;
+//! - latency stable: after the warm-up, no window's p99 above 2 × the median of the windows' p99.
+
+use super::load::{Outcome, Plan};
+use super::scrape::Appends;
+use crate::stats::quantile;
+use std::time::Duration;
+
+/// Allowed RSS spread after the warm-up, as a fraction of the minimum.
+const RSS_SPREAD: f64 = 0.10;
+/// Allowed window p99, as a multiple of the median window p99 after the warm-up.
+const P99_FACTOR: f64 = 2.0;
+/// Least acknowledged rate, as a fraction of the target.
+const KEEP_UP: f64 = 0.97;
+
+/// Everything measured, for the report.
+pub struct Found<'a> {
+    pub plan: &'a Plan,
+    pub outcome: &'a Outcome,
+    pub warmup: Duration,
+    /// Entries in the log before any workload append (the log's own key and registrations).
+    pub setup: u64,
+    /// Appends acknowledged in the full-load phase.
+    pub full_acked: u64,
+    pub metrics: Appends,
+    pub size_after_restart: u64,
+    pub restart: Duration,
+}
+
+/// The verdict's two halves.
+pub struct Verdict {
+    /// No errors, every acknowledgement counted and durable.
+    pub correct: bool,
+    /// Kept up, RSS and latency within bounds.
+    pub stable: bool,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// (p50, p99, max) of a window, in ms.
+fn window_latency(lat: &[Duration]) -> (f64, f64, f64) {
+    let mut v = lat.to_vec();
+    v.sort();
+    (
+        ms(quantile(&v, 0.50)),
+        ms(quantile(&v, 0.99)),
+        ms(v.last().copied().unwrap_or_default()),
+    )
+}
+
+/// Prints the table, the summary and the verdict line; returns the verdict.
+pub fn print(f: &Found) -> Verdict {
+    let o = f.outcome;
+    let secs = f.plan.window.as_secs_f64();
+    let warm = (f.warmup.as_secs_f64() / secs).ceil() as usize;
+    // With no window past the warm-up, the criteria use every window (and say so).
+    let first_steady = if warm < o.windows.len() { warm } else { 0 };
+
+    println!(
+        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB | server CPU cores |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut p99s = Vec::with_capacity(o.windows.len());
+    for (i, w) in o.windows.iter().enumerate() {
+        let (p50, p99, max) = window_latency(&w.latencies);
+        p99s.push(p99);
+        println!(
+            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.2} |",
+            i + 1,
+            if i < first_steady { " (warm-up)" } else { "" },
+            (i + 1) as f64 * secs,
+            w.acked,
+            w.acked as f64 / secs,
+            w.errors,
+            w.rss_mib,
+            w.cpu_cores
+        );
+    }
+
+    let steady = &o.windows[first_steady..];
+    let steady_p99 = &p99s[first_steady..];
+    let rss_min = steady
+        .iter()
+        .map(|w| w.rss_mib)
+        .fold(f64::INFINITY, f64::min);
+    let rss_max = steady.iter().map(|w| w.rss_mib).fold(0.0, f64::max);
+    let spread = (rss_max - rss_min) / rss_min;
+    let mut sorted = steady_p99.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median_p99 = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let (worst_window, worst_p99) = steady_p99.iter().enumerate().fold(
+        (0, 0.0),
+        |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+    );
+    let achieved = o.acked as f64 / o.seconds;
+    let target = f.plan.rate;
+    let expected_metric = (f.setup - 1) + f.full_acked + o.acked;
+    let expected_size = f.setup + f.full_acked + o.acked;
+    let mut indexes = o.indexes.clone();
+    indexes.sort_unstable();
+    let distinct = indexes.windows(2).all(|p| p[0] < p[1])
+        && indexes.last().is_none_or(|&i| i < f.size_after_restart);
+
+    let steady_note = if first_steady > 0 {
+        format!(
+            "after the warm-up (windows {}–{}; the first {:.0} s left out)",
+            first_steady + 1,
+            o.windows.len(),
+            f.warmup.as_secs_f64()
+        )
+    } else {
+        "over every window (none is past the warm-up)".to_string()
+    };
+    println!("\nSummary:\n");
+    println!(
+        "- rate: {} acknowledged in {:.1} s = **{achieved:.0}/s** against a target of {target:.0}/s ({:.1}%); issuing fell behind the schedule by at most {:.1} ms",
+        o.acked,
+        o.seconds,
+        100.0 * achieved / target,
+        ms(o.max_issue_lag)
+    );
+    println!("- errors: {}", o.errors);
+    for e in &o.first_errors {
+        println!("  - {e}");
+    }
+    println!(
+        "- server RSS {steady_note}: min {rss_min:.1} MiB, max {rss_max:.1} MiB, spread (max − min) ÷ min = **{:.1}%**",
+        100.0 * spread
+    );
+    println!(
+        "- window p99: first {:.2} ms, last {:.2} ms; {steady_note}: median {median_p99:.2} ms, max **{worst_p99:.2} ms** (window {}, {:.2} × the median)",
+        p99s.first().copied().unwrap_or(0.0),
+        p99s.last().copied().unwrap_or(0.0),
+        first_steady + worst_window + 1,
+        if median_p99 > 0.0 {
+            worst_p99 / median_p99
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "- server metrics: `provledger_appends_total{{outcome=\"appended\"}}` = {:.0}, expected {expected_metric} ({} key registrations + {} full-load + {} soak acknowledgements); duplicate {:.0}, refused {:.0}",
+        f.metrics.appended,
+        f.setup - 1,
+        f.full_acked,
+        o.acked,
+        f.metrics.duplicate,
+        f.metrics.refused
+    );
+    println!(
+        "- durability: after a restart ({:.2} s to serving) the log holds {} entries, expected {expected_size} ({} setup + {} full-load + {} soak acknowledgements); acknowledged indexes distinct and inside the log: {}",
+        f.restart.as_secs_f64(),
+        f.size_after_restart,
+        f.setup,
+        f.full_acked,
+        o.acked,
+        if distinct { "yes" } else { "no" }
+    );
+
+    let mut failed = Vec::new();
+    if o.errors > 0 {
+        failed.push(format!("{} errors", o.errors));
+    }
+    if f.metrics.appended != expected_metric as f64 {
+        failed.push("server append counter ≠ acknowledgements".into());
+    }
+    if f.size_after_restart != expected_size || !distinct {
+        failed.push("log after restart ≠ acknowledgements".into());
+    }
+    let correct = failed.is_empty();
+    if achieved < KEEP_UP * target {
+        failed.push(format!(
+            "did not keep up ({:.1}% of the target < {:.0}%)",
+            100.0 * achieved / target,
+            100.0 * KEEP_UP
+        ));
+    }
+    if spread > RSS_SPREAD {
+        failed.push(format!(
+            "RSS spread {:.1}% > {:.0}%",
+            100.0 * spread,
+            100.0 * RSS_SPREAD
+        ));
+    }
+    if worst_p99 > P99_FACTOR * median_p99 {
+        failed.push(format!(
+            "window p99 {worst_p99:.2} ms > {P99_FACTOR} × median {median_p99:.2} ms"
+        ));
+    }
+    let stable = correct && failed.is_empty();
+    println!(
+        "\nCriteria: no errors; server counter and log after restart equal to the acknowledgements; at least {:.0}% of the target rate; RSS spread ≤ {:.0}% and every window p99 ≤ {P99_FACTOR} × the median window p99, {steady_note}.\n",
+        100.0 * KEEP_UP,
+        100.0 * RSS_SPREAD
+    );
+    if failed.is_empty() {
+        println!(
+            "soak: PASS — {} appends at {achieved:.0}/s, 0 errors, RSS spread {:.1}%, max window p99 {:.2} × median",
+            o.acked,
+            100.0 * spread,
+            if median_p99 > 0.0 {
+                worst_p99 / median_p99
+            } else {
+                0.0
+            }
+        );
+    } else {
+        println!("soak: FAIL — {}", failed.join("; "));
+    }
+    Verdict { correct, stable }
+}
