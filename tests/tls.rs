@@ -3,6 +3,8 @@
 //! `ConnectOptions`, and the real `provledger` binary (serve, token new, checkpoint).
 
 mod common;
+#[path = "tls/http1.rs"]
+mod http1;
 
 use common::{TestServer, run_cli};
 use provledger::api::tokens::{self, TokenSet};

@@ -9,11 +9,12 @@ mod log_service;
 mod metrics_route;
 mod server;
 mod status;
+pub mod tls;
 pub mod tokens;
 
 pub use access::{ReadAccess, ReadPolicy};
 pub use lineage_service::LineageApi;
 pub use log_service::{LogApi, MAX_ENTRIES_PER_REQUEST, StreamLimits};
 pub use metrics_route::{METRICS_PATH, metrics_router};
-pub use server::{ServerConfig, ServerConfigError, ServerTls, serve};
+pub use server::{ServeError, ServerConfig, ServerConfigError, ServerTls, serve};
 pub use status::{append_status, lineage_status, store_status};

@@ -1,16 +1,16 @@
 //! Hosting the services: `serve(listener, ledger, shutdown)`. The caller supplies the listener
 //! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT). The gRPC
-//! services and `GET /metrics` (HTTP/1.1) share the one port.
-//! (tests bind port 0) and the shutdown signal (the binary passes SIGTERM/SIGINT).
+//! services, the HTTP/JSON API and `GET /metrics` share the one port.
 //!
-//! With [`ServerConfig::tls`] the server speaks TLS only (rustls), optionally asking clients for
-//! a certificate from a client CA; [`ServerConfig::read_access`] decides who may read (see
+//! With [`ServerConfig::tls`] the server speaks TLS only (rustls, [`super::tls`]: ALPN offers
+//! `h2` and `http/1.1`), optionally asking clients for a certificate from a client CA; [`ServerConfig::read_access`] decides who may read (see
 //! [`super::access`]). The server holds no secret beyond its checkpoint key and its TLS key:
 //! read tokens are kept as hashes.
 
 use super::access::{ReadAccess, ReadAccessLayer};
 use super::lineage_service::LineageApi;
 use super::log_service::{LogApi, StreamLimits};
+use super::tls::{TlsSetupError, TlsTerminator};
 use crate::ledger::Ledger;
 use crate::proto::lineage_service_server::LineageServiceServer;
 use crate::proto::log_service_server::LogServiceServer;
@@ -87,22 +87,16 @@ pub enum ServerConfigError {
     #[error("the read policy {0:?} checks client certificates, but TLS has no client CA")]
     NoClientCa(super::access::ReadPolicy),
     #[error("TLS settings: {0}")]
-    Tls(#[from] tonic::transport::Error),
+    Tls(#[from] TlsSetupError),
 }
 
-impl ServerTls {
-    fn tonic_config(&self) -> tonic::transport::ServerTlsConfig {
-        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-        let mut config = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.cert_chain_pem, &self.key_pem))
-            .timeout(std::time::Duration::from_secs(10));
-        if let Some(ca) = &self.client_ca_pem {
-            config = config
-                .client_ca_root(Certificate::from_pem(ca))
-                .client_auth_optional(true);
-        }
-        config
-    }
+/// Why [`serve`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ServerConfigError),
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
 }
 
 impl ServerConfig {
@@ -119,7 +113,7 @@ impl ServerConfig {
             return Err(ServerConfigError::NoClientCa(policy));
         }
         if let Some(tls) = &self.tls {
-            tonic::transport::Server::builder().tls_config(tls.tonic_config())?;
+            TlsTerminator::new(tls)?;
         }
         Ok(())
     }
@@ -132,7 +126,11 @@ pub async fn serve(
     ledger: Arc<Ledger>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ServeError> {
+    let tls = match &config.tls {
+        Some(tls) => Some(TlsTerminator::new(tls).map_err(ServerConfigError::from)?),
+        None => None,
+    };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LogServiceServer<LogApi>>()
@@ -165,19 +163,21 @@ pub async fn serve(
     if let Ok(reflection) = reflection {
         routes = routes.add_service(reflection);
     }
-    let mut builder = tonic::transport::Server::builder()
+    let builder = tonic::transport::Server::builder()
         .accept_http1(true)
         .max_concurrent_streams(config.max_concurrent_streams.max(1))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .tcp_keepalive(Some(config.keepalive_interval));
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls.tonic_config())?;
-    }
     // The access check wraps every route, gRPC and HTTP alike.
     let router = builder
         .layer(ReadAccessLayer::new(config.read_access.clone()))
         .add_routes(routes);
+    if let Some(tls) = tls {
+        return Ok(router
+            .serve_with_incoming_shutdown(tls.incoming(listener), shutdown)
+            .await?);
+    }
     // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         conn.and_then(|stream| {
@@ -185,7 +185,7 @@ pub async fn serve(
             Ok(stream)
         })
     });
-    router
+    Ok(router
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .await?)
 }

@@ -29,7 +29,7 @@ pub struct TestServer {
     pub admin: NoteSigner,
     pub ledger: Arc<Ledger>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), provledger::api::ServeError>>>,
     _tmp: Option<tempfile::TempDir>,
 }
 
