@@ -458,6 +458,12 @@ fn id_of(flag: &str, user: Option<&str>) -> Result<u32> {
 
 /// Makes sure the unprivileged user exists; returns its uid and gid.
 fn ensure_user(user: &str) -> Result<(u32, u32)> {
+    // Clusters may start from several threads at once (the tests do); two of them creating the
+    // user together left one with a directory its server could not write. One at a time.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = CREATING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let exists = Command::new("id")
         .arg("-u")
         .arg(user)
