@@ -20,6 +20,7 @@ pub mod provenance;
 pub mod registry;
 pub mod replay;
 pub mod store;
+pub mod threads;
 pub mod timestamp;
 pub mod watermark;
 

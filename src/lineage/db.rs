@@ -71,10 +71,14 @@ impl LineageDb {
     }
 
     fn open_existing(dir: &Path, cache_bytes: u64) -> Result<Self, fjall::Error> {
-        let db = fjall::Database::builder(dir)
-            .cache_size(cache_bytes)
-            .max_journaling_size(JOURNAL_BYTES)
-            .open()?;
+        // fjall starts its flush and compaction threads here; they inherit a lower priority,
+        // so they do not take the cores acknowledgements need.
+        let db = crate::threads::with_lower_priority(crate::threads::BACKGROUND_NICE, || {
+            fjall::Database::builder(dir)
+                .cache_size(cache_bytes)
+                .max_journaling_size(JOURNAL_BYTES)
+                .open()
+        })?;
         let keyspace = db.keyspace(KEYSPACE, || {
             fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
         })?;

@@ -1,0 +1,83 @@
+//! Scheduling priority of background threads that libraries start for us.
+//!
+//! The lineage database's compaction threads (fjall's workers) burn one to two cores for a
+//! second or two every few hundred thousand entries. The lineage index is kept off the
+//! acknowledgement path, so it can wait; acknowledgements cannot. [`with_lower_priority`] runs
+//! the code that starts such threads on a short-lived thread with a higher nice value; on Linux a
+//! new thread inherits its creator's nice value, so the library's threads run at that priority
+//! from their first instruction. Under contention the kernel then runs the request-serving
+//! threads first and compaction takes the idle time; on an idle machine nothing changes.
+//!
+//! Linux only; elsewhere `f` simply runs at the caller's priority.
+
+/// The nice value given to the lineage database's background threads: their share of a
+/// contended core is about a tenth of a normal thread's.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Runs `f` on a new thread whose nice value is `nice` (or the caller's, if that is already
+/// higher), and returns its result; threads that `f` starts inherit that priority. A panic in
+/// `f` is resumed in the caller.
+pub fn with_lower_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| {
+            lower_own_priority(nice);
+            f()
+        });
+        match thread.join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn lower_own_priority(nice: i32) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let me = rustix::thread::gettid();
+    let current = getpriority_process(Some(me)).unwrap_or(0);
+    if current < nice
+        && let Err(e) = setpriority_process(Some(me), nice)
+    {
+        tracing::debug!(error = %e, "could not lower a background thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_own_priority(_nice: i32) {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn nice_of(tid: i32) -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        // Field 19 (nice), counted after the parenthesised command name.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn threads_started_inside_inherit_the_lower_priority() {
+        let own = rustix::thread::gettid().as_raw_nonzero().get();
+        let before = nice_of(own);
+        let (inside, started) = with_lower_priority(before + 3, || {
+            let inside = rustix::thread::gettid().as_raw_nonzero().get();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let worker = std::thread::spawn(move || {
+                tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                let _ = stop_rx.recv();
+            });
+            let started = rx.recv().unwrap();
+            let nice = (nice_of(inside), nice_of(started));
+            drop(stop_tx);
+            worker.join().unwrap();
+            nice
+        });
+        assert_eq!(inside, before + 3);
+        assert_eq!(started, before + 3, "a thread started inside inherits it");
+        assert_eq!(nice_of(own), before, "the caller keeps its priority");
+        assert_eq!(with_lower_priority(before + 1, || 42), 42);
+    }
+}
