@@ -564,7 +564,7 @@ async fn a_full_queue_refuses_quickly_and_loses_nothing() {
     let config = LedgerConfig {
         batch: BatchPolicy {
             max_batch: 1,
-            linger: std::time::Duration::ZERO,
+            ..Default::default()
         },
         queue_capacity: 1,
         ..Default::default()

@@ -57,6 +57,10 @@ pub struct BatchSection {
     /// Microseconds to wait for more entries before committing a batch (0 = commit what is
     /// queued at once).
     pub linger_us: u64,
+    /// Under load (appends already waiting when a commit ends), the least microseconds from
+    /// the start of one commit to the start of the next (0 = no pacing). An append that finds
+    /// the sequencer idle is committed at once.
+    pub min_interval_us: u64,
 }
 
 impl Default for BatchSection {
@@ -65,6 +69,7 @@ impl Default for BatchSection {
         BatchSection {
             max_entries: policy.max_batch,
             linger_us: policy.linger.as_micros() as u64,
+            min_interval_us: policy.min_interval.as_micros() as u64,
         }
     }
 }
@@ -338,6 +343,7 @@ impl Settings {
             batch: BatchPolicy {
                 max_batch: self.batch.max_entries,
                 linger: Duration::from_micros(self.batch.linger_us),
+                min_interval: Duration::from_micros(self.batch.min_interval_us),
             },
             queue_capacity: l.queue_appends,
             queue_bytes: l.queue_bytes,

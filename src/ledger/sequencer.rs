@@ -1,8 +1,9 @@
 //! The sequencer: the log's single writer.
 //!
 //! Admitted appends wait in a bounded queue (a full queue is refused at once, never grown). One
-//! thread takes everything queued — up to `max_batch`, lingering up to `linger` for more — and
-//! commits it as one atomic, fsynced store batch: the leaves, the duplicate index and any key
+//! thread takes everything queued — up to `max_batch`, lingering up to `linger` for more, and
+//! under load waiting until `min_interval` after the previous commit began — and commits it as
+//! one atomic, fsynced store batch: the leaves, the duplicate index and any key
 //! registry changes together. Only then does it answer each request, all with the batch's
 //! checkpoint. Within a batch it re-checks what may have changed since admission: duplicates
 //! (of the log or of the batch) and the signer's registration (a revocation earlier in the same
@@ -32,13 +33,35 @@ pub struct BatchPolicy {
     pub max_batch: usize,
     /// How long to wait for more entries once one is queued (0 = commit what is queued now).
     pub linger: Duration,
+    /// Under load, the least time from the start of one commit to the start of the next. "Under
+    /// load" means appends were already waiting when the previous commit ended; an append that
+    /// finds the sequencer idle is committed at once, so a lone caller never waits for this.
+    /// Pacing caps the commit (fsync) rate and lets batches grow with the load: each commit's
+    /// fixed cost (fsync, checkpoint signature, thread wake-ups) is shared by more entries.
+    pub min_interval: Duration,
 }
+
+/// The default [`BatchPolicy::min_interval`].
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(2);
 
 impl Default for BatchPolicy {
     fn default() -> Self {
         BatchPolicy {
             max_batch: 1024,
             linger: Duration::ZERO,
+            min_interval: DEFAULT_MIN_INTERVAL,
+        }
+    }
+}
+
+impl BatchPolicy {
+    /// When to commit a batch whose first entry was taken at `now`: `backlog` says whether it
+    /// was already waiting when the previous commit (begun at `last_start`) ended.
+    fn deadline(&self, now: Instant, backlog: bool, last_start: Option<Instant>) -> Instant {
+        let lingered = now + self.linger;
+        match last_start {
+            Some(start) if backlog => lingered.max(start + self.min_interval),
+            _ => lingered,
         }
     }
 }
@@ -82,9 +105,18 @@ pub(crate) fn run(
         failed: None,
         last_logged: SystemTime::UNIX_EPOCH,
     };
-    while let Ok(first) = queue.recv() {
+    let mut last_start = None;
+    loop {
+        let (first, backlog) = match queue.try_recv() {
+            Ok(p) => (p, true),
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => match queue.recv() {
+                Ok(p) => (p, false),
+                Err(_) => break,
+            },
+        };
         let mut batch = vec![first];
-        let deadline = Instant::now() + policy.linger;
+        let deadline = policy.deadline(Instant::now(), backlog, last_start);
         while batch.len() < policy.max_batch {
             match queue.try_recv() {
                 Ok(p) => batch.push(p),
@@ -103,6 +135,7 @@ pub(crate) fn run(
         }
         metrics.dequeued(batch.len());
         metrics.batch(batch.len());
+        last_start = Some(Instant::now());
         commit(batch, &store, &registry, &lookups, &mut state);
         follow.advance(store.size());
     }
@@ -296,5 +329,49 @@ fn commit(
         };
         // The caller may have gone away; the entry stays written either way.
         let _ = reply.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(linger_ms: u64, interval_ms: u64) -> BatchPolicy {
+        BatchPolicy {
+            max_batch: 1024,
+            linger: Duration::from_millis(linger_ms),
+            min_interval: Duration::from_millis(interval_ms),
+        }
+    }
+
+    #[test]
+    fn an_append_that_finds_the_sequencer_idle_is_not_paced() {
+        let now = Instant::now();
+        let just_began = Some(now - Duration::from_micros(100));
+        assert_eq!(policy(0, 2).deadline(now, false, just_began), now);
+        assert_eq!(policy(0, 2).deadline(now, false, None), now);
+        assert_eq!(
+            policy(1, 2).deadline(now, false, just_began),
+            now + Duration::from_millis(1)
+        );
+    }
+
+    #[test]
+    fn a_backlog_waits_until_the_interval_after_the_last_commit_began() {
+        let now = Instant::now();
+        let began = now - Duration::from_micros(800);
+        assert_eq!(
+            policy(0, 2).deadline(now, true, Some(began)),
+            began + Duration::from_millis(2)
+        );
+        // A commit that took longer than the interval: no further wait.
+        let long_ago = now - Duration::from_millis(5);
+        assert_eq!(policy(0, 2).deadline(now, true, Some(long_ago)), now);
+        // The longer of linger and pacing wins; no pacing configured means none.
+        assert_eq!(
+            policy(3, 2).deadline(now, true, Some(began)),
+            now + Duration::from_millis(3)
+        );
+        assert_eq!(policy(0, 0).deadline(now, true, Some(began)), now);
     }
 }
