@@ -8,7 +8,7 @@
 mod common;
 
 use common::http::HttpClient;
-use common::process::ServerProcess;
+use common::process::{ServerProcess, rss_kib_of};
 use common::*;
 use futures::StreamExt;
 use prost::Message;
@@ -210,20 +210,11 @@ fn watch_rss(server: &ServerProcess, stop: Arc<AtomicBool>) -> std::thread::Join
     std::thread::spawn(move || {
         let mut peak = 0;
         while !stop.load(Ordering::Relaxed) {
-            peak = peak.max(rss_kib(pid));
+            peak = peak.max(rss_kib_of(pid));
             std::thread::sleep(Duration::from_millis(50));
         }
         peak
     })
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Every entry of the log, by index.
