@@ -6,9 +6,10 @@
 //! its children, a checkpoint whose signature fails or whose root does not match the leaves.
 //! Memory stays bounded: one frontier. It reads, never writes.
 
+use super::checkpoints::decode_checkpoint;
 use super::error::StoreError;
 use super::leaves::Chunk;
-use super::log::{LogStore, decode_checkpoint};
+use super::log::LogStore;
 use crate::merkle::{Frontier, NodeId, TreeHasher};
 
 /// At most this many problems are listed; the count goes on.

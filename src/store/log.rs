@@ -16,12 +16,16 @@
 //! One writer appends at a time (a mutex); readers never block on it and see only published
 //! sizes. Memory is bounded by the frontier, whatever the size.
 
+use super::checkpoints::{
+    SignedCheckpoint, decode_checkpoint, latest_checkpoint, newest_verified_checkpoint,
+};
+use super::database::{open_db, read_meta};
 use super::durable::Durability;
 use super::error::StoreError;
 use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
 use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
-use crate::checkpoint::{Checkpoint, open_checkpoint};
+use crate::checkpoint::Checkpoint;
 use crate::fault::{Faults, Step};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
 use crate::metrics::AtomicHistogram;
@@ -37,24 +41,6 @@ use std::time::Instant;
 const TREE_DIR: &str = "tree";
 /// Leaves read at a time when recomputing nodes at open.
 const REPLAY_BATCH: u64 = 4096;
-
-/// A checkpoint with the signed note it was published as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedCheckpoint {
-    pub checkpoint: Checkpoint,
-    pub note: String,
-}
-
-impl SignedCheckpoint {
-    /// The checkpoint as the API sends it.
-    pub fn to_proto(&self) -> crate::proto::Checkpoint {
-        crate::proto::Checkpoint {
-            note: self.note.clone(),
-            size: self.checkpoint.size,
-            root_hash: self.checkpoint.root.to_vec(),
-        }
-    }
-}
 
 /// What an append produced.
 #[derive(Debug, Clone)]
@@ -674,114 +660,6 @@ impl<H: TreeHasher> HashReader for LogStore<H> {
             })
             .collect()
     }
-}
-
-/// sled's page cache, in bytes. Bounds the store's memory whatever the log's size.
-pub const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
-
-/// How long opening waits for another handle in this process to release the database lock
-/// (sled releases it from a background thread shortly after the last handle drops).
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
-        {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Locked {
-                        dir: dir.to_path_buf(),
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            other => return Ok(other?),
-        }
-    }
-}
-
-/// The log's origin and checkpoint verifier, from its metadata.
-fn read_meta(db: &sled::Db, dir: &Path) -> Result<(String, NoteVerifier), StoreError> {
-    let meta = |key: &[u8]| -> Result<String, StoreError> {
-        let value = db.get(key)?.ok_or_else(|| StoreError::NotInitialised {
-            dir: dir.to_path_buf(),
-        })?;
-        String::from_utf8(value.to_vec())
-            .map_err(|_| StoreError::corrupt("log metadata is not UTF-8"))
-    };
-    let origin = meta(keys::META_ORIGIN)?;
-    let vkey = meta(keys::META_LOG_VKEY)?;
-    let verifier = NoteVerifier::from_vkey(&vkey)
-        .map_err(|e| StoreError::corrupt(format!("stored log vkey: {e}")))?;
-    Ok((origin, verifier))
-}
-
-/// The newest stored checkpoint that verifies, or a size-0 placeholder (empty root, empty
-/// note) when none does. Only for [`LogStore::open_for_audit`].
-fn newest_verified_checkpoint<H: TreeHasher>(
-    db: &sled::Db,
-    verifier: &NoteVerifier,
-    origin: &str,
-) -> SignedCheckpoint {
-    let verified = db
-        .scan_prefix([keys::CHECKPOINT_PREFIX])
-        .rev()
-        .filter_map(Result::ok)
-        .find_map(|(key, note)| {
-            let size = keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &key)?;
-            decode_checkpoint(&note, verifier, origin, size).ok()
-        });
-    verified.unwrap_or_else(|| SignedCheckpoint {
-        checkpoint: Checkpoint {
-            origin: origin.to_string(),
-            size: 0,
-            root: H::empty_root(),
-            extensions: Vec::new(),
-        },
-        note: String::new(),
-    })
-}
-
-/// The newest stored checkpoint, verified.
-fn latest_checkpoint(
-    db: &sled::Db,
-    verifier: &NoteVerifier,
-    origin: &str,
-) -> Result<SignedCheckpoint, StoreError> {
-    let (key, note) = db
-        .scan_prefix([keys::CHECKPOINT_PREFIX])
-        .next_back()
-        .ok_or_else(|| StoreError::corrupt("the store holds no checkpoint"))??;
-    let size = keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &key)
-        .ok_or_else(|| StoreError::corrupt("malformed checkpoint key"))?;
-    decode_checkpoint(&note, verifier, origin, size)
-}
-
-/// A stored checkpoint note, verified with the log key and checked against its key.
-pub(crate) fn decode_checkpoint(
-    note: &[u8],
-    verifier: &NoteVerifier,
-    origin: &str,
-    size: u64,
-) -> Result<SignedCheckpoint, StoreError> {
-    let note = std::str::from_utf8(note)
-        .map_err(|_| StoreError::corrupt(format!("checkpoint at size {size} is not UTF-8")))?;
-    let checkpoint = open_checkpoint(note, verifier)
-        .map_err(|e| StoreError::corrupt(format!("checkpoint at size {size}: {e}")))?;
-    if checkpoint.size != size || checkpoint.origin != origin {
-        return Err(StoreError::corrupt(format!(
-            "checkpoint stored under size {size} is for {} at size {}",
-            checkpoint.origin, checkpoint.size
-        )));
-    }
-    Ok(SignedCheckpoint {
-        checkpoint,
-        note: note.to_string(),
-    })
 }
 
 fn proof_error(e: ProofError<StoreError>) -> StoreError {

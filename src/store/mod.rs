@@ -5,6 +5,8 @@
 //! no network code and knows nothing of what a leaf means.
 
 mod audit;
+mod checkpoints;
+mod database;
 mod durable;
 mod error;
 mod keys;
@@ -16,8 +18,10 @@ mod nodes;
 mod tests_faults;
 
 pub use audit::{AuditProblem, AuditReport, audit};
+pub use checkpoints::SignedCheckpoint;
+pub use database::CACHE_CAPACITY;
 pub use error::StoreError;
 pub use leaves::{
     Chunk, ChunkDecodeError, MAX_CHUNK_BYTES, MAX_CHUNK_LEAVES, encode_chunk, split_into_chunks,
 };
-pub use log::{Appended, CACHE_CAPACITY, LogStore, SignedCheckpoint};
+pub use log::{Appended, LogStore};
