@@ -31,6 +31,10 @@ pub struct SoakArgs {
     /// Fraction of the measured maximum rate the soak runs at.
     #[arg(long, default_value_t = 0.5)]
     fraction: f64,
+    /// A fixed soak rate in events/s instead of `fraction` × the measured maximum (the maximum
+    /// is still measured and printed), so runs on a machine whose speed varies are comparable.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Seconds per sampling window.
     #[arg(long, default_value_t = 10.0)]
     window_seconds: f64,
@@ -69,6 +73,12 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
         args.max_seconds = 5.0;
         args.max_events = 30_000;
     }
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate: must be a positive number of events/s, not {rate}"
+        );
+    }
     let rt = tokio::runtime::Runtime::new()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# provledger soak\n");
@@ -78,7 +88,11 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
         if args.quick {
             " --quick".to_string()
         } else {
-            format!(" --minutes {}", args.minutes)
+            let rate = args
+                .rate
+                .map(|r| format!(" --rate {r}"))
+                .unwrap_or_default();
+            format!(" --minutes {}{rate}", args.minutes)
         }
     );
 
@@ -105,11 +119,15 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
     ))?;
     drop(pool);
     let max_rate = full.rate();
-    let target = max_rate * args.fraction;
+    let target = args.rate.unwrap_or(max_rate * args.fraction);
     let (p50, p99, _) = crate::stats::latency_ms(full.latencies.clone());
+    let how = match args.rate {
+        Some(_) => format!("set by --rate, {:.2} × that", target / max_rate),
+        None => format!("{} × that", args.fraction),
+    };
     println!(
-        "Maximum rate: unary `Append`, {} closed-loop callers, {:.1} s: {} events acknowledged, **{max_rate:.0} events/s** (p50 {p50:.2} ms, p99 {p99:.2} ms). Soak target: {} × that = **{target:.0} events/s**.",
-        args.callers, full.seconds, full.events, args.fraction
+        "Maximum rate: unary `Append`, {} closed-loop callers, {:.1} s: {} events acknowledged, **{max_rate:.0} events/s** (p50 {p50:.2} ms, p99 {p99:.2} ms). Soak target: {how} = **{target:.0} events/s**.",
+        args.callers, full.seconds, full.events
     );
 
     let windows = ((args.minutes * 60.0 / args.window_seconds).round() as usize).max(1);
