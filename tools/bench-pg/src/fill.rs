@@ -115,15 +115,7 @@ impl PgCluster {
             (seq, head) = chain_rows(&mut batch, seq, head);
             let mut w = BinaryCopyInWriter::new(self.client.copy_in(&stmt)?, &COPY_TYPES);
             for r in &batch {
-                w.write(&[
-                    &r.seq,
-                    &r.event_hash,
-                    &r.signer,
-                    &r.payload_type,
-                    &r.payload,
-                    &r.signature,
-                    &r.chain,
-                ])?;
+                w.write(&r.values())?;
             }
             w.finish().context("filling the table")?;
         }

@@ -7,11 +7,10 @@
 //! chain that ends before the head, or on a re-hashed head that differs from the stored one.
 
 use crate::cluster::PgCluster;
-use crate::schema::{GENESIS, RowRef, TABLE, chain_hash};
+use crate::schema::{COPY_TYPES, GENESIS, RowRef, TABLE, chain_hash};
 use anyhow::{Result, ensure};
 use postgres::binary_copy::BinaryCopyOutIter;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::Type;
 use std::time::Instant;
 
 /// What proving row 1 under the latest head cost.
@@ -33,17 +32,8 @@ impl PgCluster {
             "copy (select seq, event_hash, signer, payload_type, payload, signature \
              from {TABLE} where seq >= 1 order by seq) to stdout (format binary)"
         ))?;
-        let mut rows = BinaryCopyOutIter::new(
-            reader,
-            &[
-                Type::INT8,
-                Type::BYTEA,
-                Type::TEXT,
-                Type::TEXT,
-                Type::BYTEA,
-                Type::BYTEA,
-            ],
-        );
+        // Every column but the stored `chain`, which the proof recomputes.
+        let mut rows = BinaryCopyOutIter::new(reader, &COPY_TYPES[..6]);
         let mut chain = GENESIS;
         let mut last = 0u64;
         while let Some(r) = rows.next()? {

@@ -8,7 +8,7 @@
 //! `chain_i = chain_hash(chain_{i-1}, row_i)`, so the last row's `chain` is the head; the column
 //! order of [`COLUMNS`] and [`COPY_TYPES`] is the order every writer binds a [`Row`] in.
 
-use postgres::types::Type;
+use postgres::types::{ToSql, Type};
 
 pub(crate) const TABLE: &str = "events";
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
@@ -82,6 +82,19 @@ pub(crate) struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// The row's values in [`COLUMNS`] order, as `COPY` and `INSERT` bind them.
+    pub(crate) fn values(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.seq,
+            &self.event_hash,
+            &self.signer,
+            &self.payload_type,
+            &self.payload,
+            &self.signature,
+            &self.chain,
+        ]
+    }
+
     fn hashed(&self) -> RowRef<'_> {
         RowRef {
             seq: self.seq as u64,

@@ -87,15 +87,7 @@ impl PgCluster {
                 let stmt = self.statement(table, method, 0)?;
                 let mut w = BinaryCopyInWriter::new(self.client.copy_in(&stmt)?, &COPY_TYPES);
                 for r in rows {
-                    w.write(&[
-                        &r.seq,
-                        &r.event_hash,
-                        &r.signer,
-                        &r.payload_type,
-                        &r.payload,
-                        &r.signature,
-                        &r.chain,
-                    ])?;
+                    w.write(&r.values())?;
                 }
                 w.finish()?;
             }
@@ -125,15 +117,7 @@ impl PgCluster {
 fn insert_params<'r>(rows: &'r [Row<'_>]) -> Vec<&'r (dyn ToSql + Sync)> {
     let mut p: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(7 * rows.len());
     for r in rows {
-        p.extend_from_slice(&[
-            &r.seq,
-            &r.event_hash,
-            &r.signer,
-            &r.payload_type,
-            &r.payload,
-            &r.signature,
-            &r.chain,
-        ]);
+        p.extend_from_slice(&r.values());
     }
     p
 }
