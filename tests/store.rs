@@ -85,7 +85,7 @@ fn appends_match_reference_tree_across_reopen() {
 }
 
 #[test]
-fn every_published_checkpoint_is_stored_and_consistent() {
+fn every_published_checkpoint_is_served_again_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let store = create(dir.path());
     let mut published = vec![store.latest()];
@@ -95,11 +95,9 @@ fn every_published_checkpoint_is_stored_and_consistent() {
         at += batch;
         published.push(store.latest());
     }
-    let sizes: Vec<u64> = store.checkpoint_sizes().map(Result::unwrap).collect();
-    assert_eq!(sizes, vec![0, 3, 4, 21, 85, 285]);
     for old in &published {
-        let stored = store.checkpoint_at(old.checkpoint.size).unwrap();
-        assert_eq!(stored.note, old.note);
+        let again = store.checkpoint_at(old.checkpoint.size).unwrap();
+        assert_eq!(again.note, old.note);
         for new in &published {
             if new.checkpoint.size < old.checkpoint.size {
                 continue;
@@ -117,8 +115,30 @@ fn every_published_checkpoint_is_stored_and_consistent() {
             .unwrap();
         }
     }
+    // A size no append ended at is answered too, with the root of that prefix.
+    let two = store.checkpoint_at(2).unwrap();
+    let opened = open_checkpoint(&two.note, &signer().verifier()).unwrap();
+    assert_eq!((opened.size, opened.root), (2, store.root_at(2).unwrap()));
+    drop(store);
+
+    // Only the latest checkpoint is stored.
+    let db = sled::open(dir.path()).unwrap();
+    let stored: Vec<Vec<u8>> = db
+        .scan_prefix([b'c'])
+        .keys()
+        .map(|k| k.unwrap().to_vec())
+        .collect();
+    assert_eq!(stored, vec![key(b'c', 285)]);
+    drop(db);
+
+    // Without the log key, only the latest can be answered.
+    let read_only = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    assert_eq!(
+        read_only.checkpoint_at(285).unwrap().note,
+        published[published.len() - 1].note
+    );
     assert!(matches!(
-        store.checkpoint_at(2),
+        read_only.checkpoint_at(2),
         Err(StoreError::NoCheckpointAt { size: 2 })
     ));
 }
@@ -225,7 +245,8 @@ fn audit_is_clean_on_an_untouched_store() {
     let report = provledger::store::audit(&store).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(report.leaves, at);
-    assert_eq!(report.checkpoints, 5);
+    // The latest checkpoint is the one stored.
+    assert_eq!(report.checkpoints, 1);
 }
 
 /// Builds a store of 1,000 leaves, closes it, lets `damage` change the raw sled data, and
@@ -378,19 +399,20 @@ fn lost_node_files_are_rebuilt_from_the_leaves() {
 
 #[test]
 fn a_flipped_checkpoint_byte_is_caught() {
-    let dir = damaged_store(|db| flip_byte(db, &key(b'c', 600), 10));
-    let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
-    let report = provledger::store::audit(&store).unwrap();
-    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
-    assert!(matches!(
-        report.problems[0],
-        AuditProblem::Checkpoint { size: 600, .. }
-    ));
-    // The latest checkpoint is checked at open.
+    // Only the latest checkpoint is stored, and the open-time check reads it.
     let dir = damaged_store(|db| flip_byte(db, &key(b'c', 1000), 10));
     assert!(matches!(
         LogStore::<Blake3>::open(dir.path(), None),
         Err(StoreError::Corrupt { .. })
+    ));
+    // The audit still opens the store, and names the checkpoint.
+    let (store, damage) = LogStore::<Blake3>::open_for_audit(dir.path()).unwrap();
+    assert!(matches!(damage, Some(StoreError::Corrupt { .. })));
+    let report = provledger::store::audit(&store).unwrap();
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+    assert!(matches!(
+        report.problems[0],
+        AuditProblem::Checkpoint { size: 1000, .. }
     ));
 }
 

@@ -132,16 +132,6 @@ fn the_audit_names_a_flipped_inner_node() {
 }
 
 #[test]
-fn the_audit_names_a_flipped_checkpoint_byte() {
-    let (_tmp, dir) = populated();
-    flip_last_byte(&dir.store(), &sled_key(b'c', 100));
-    let (stdout, _) = failing_audit(&dir.root);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{stdout}");
-    assert!(lines[0].starts_with("checkpoint at size 100: "), "{stdout}");
-}
-
-#[test]
 fn the_server_refuses_a_store_whose_latest_checkpoint_was_flipped() {
     let (_tmp, dir) = populated();
     flip_last_byte(&dir.store(), &sled_key(b'c', SIZE));

@@ -1,5 +1,7 @@
-//! Signed checkpoints as the store keeps them: one sled key per published size
-//! ([`keys::CHECKPOINT_PREFIX`] + size), its value the signed note exactly as published.
+//! Signed checkpoints as the store keeps them: the latest under a sled key
+//! ([`keys::CHECKPOINT_PREFIX`] + size), its value the signed note exactly as published. Each
+//! append replaces it; stores written before that kept one key per size, and the newest key is
+//! the latest either way.
 //!
 //! Invariant: a checkpoint handed out by these functions verified with the log key, and its
 //! origin and size match the key it was stored under; anything else is reported corrupt.

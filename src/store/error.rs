@@ -37,7 +37,9 @@ pub enum StoreError {
     IndexBeyondSize { index: u64, size: u64 },
     #[error("first size {first} is larger than second size {second}")]
     FirstAfterSecond { first: u64, second: u64 },
-    #[error("no checkpoint was published at size {size}")]
+    #[error(
+        "no checkpoint at size {size}: only the latest is stored, and this store was opened without the log key that signs older ones"
+    )]
     NoCheckpointAt { size: u64 },
     #[error("the store was opened without the checkpoint signing key, so it cannot append")]
     ReadOnly,

@@ -4,7 +4,7 @@
 //! | key                                   | value                                  |
 //! |---------------------------------------|----------------------------------------|
 //! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`])       |
-//! | `b'c'` ‖ tree size `u64`              | the signed checkpoint note (UTF-8)     |
+//! | `b'c'` ‖ tree size `u64`              | the latest signed checkpoint note (UTF-8) |
 //! | `b'm'` ‖ name                         | log metadata (origin, log vkey)        |
 //! | `b'x'` ‖ index key                    | indexes kept by layers above the store |
 

@@ -1,9 +1,16 @@
-//! [`LogStore`]: the Merkle log — leaves and signed checkpoints in sled, tree nodes in flat files.
+//! [`LogStore`]: the Merkle log — leaves and the latest signed checkpoint in sled, tree nodes in
+//! flat files.
 //!
 //! Invariants:
 //! - Every append is one sled batch holding the new leaf chunks and the checkpoint signed for the
-//!   new size, made durable ([`Durability`]) before `append` returns. After a crash the store
-//!   therefore holds a whole number of appends, never part of one.
+//!   new size (replacing the previous one), made durable ([`Durability`]) before `append`
+//!   returns. After a crash the store therefore holds a whole number of appends, never part of
+//!   one.
+//! - Only the latest checkpoint is stored: a key per append would grow sled's memory with the
+//!   log (its pages of small values stay resident). An older checkpoint is signed again on
+//!   request ([`LogStore::checkpoint_at`]): the note's body is a function of the origin, the size
+//!   and the root, and Ed25519 signatures are deterministic, so the note is byte for byte the one
+//!   the append published.
 //! - Tree nodes ([`NodeFiles`]) are derived from the leaves: an append writes its new nodes
 //!   before its sled batch and they are synced lazily; `open` cuts off nodes beyond the log's
 //!   size and recomputes those past the files' durable watermark from the stored leaves.
@@ -16,9 +23,7 @@
 //! One writer appends at a time (a mutex); readers never block on it and see only published
 //! sizes. Memory is bounded by the frontier, whatever the size.
 
-use super::checkpoints::{
-    SignedCheckpoint, decode_checkpoint, latest_checkpoint, newest_verified_checkpoint,
-};
+use super::checkpoints::{SignedCheckpoint, latest_checkpoint, newest_verified_checkpoint};
 use super::database::{open_db, read_meta};
 use super::durable::Durability;
 use super::error::StoreError;
@@ -75,6 +80,9 @@ pub struct LogStore<H: TreeHasher = Blake3> {
     /// receipts' inclusion proofs need, so they are answered from memory.
     recent: RwLock<Arc<HashMap<NodeId, Hash>>>,
     writer: Option<Mutex<Writer<H>>>,
+    /// The checkpoint key when this handle may append, for signing past checkpoints again
+    /// without waiting for the writer.
+    signer: Option<NoteSigner>,
     /// The write path's fault-injection hook: a zero-sized no-op in production builds.
     faults: Faults,
     /// Where each batch's sync time goes (set by the ledger; None for tools and tests).
@@ -221,6 +229,7 @@ impl<H: TreeHasher> LogStore<H> {
         let mut store = Self::assemble(db, dir, origin, verifier, latest, faults)?;
         let frontier = store.check_integrity()?;
         if let Some(signer) = signer {
+            store.signer = Some(signer.clone());
             let syncer = NodeSyncer::start(
                 store.nodes.clone(),
                 store.nodes_written.clone(),
@@ -257,6 +266,7 @@ impl<H: TreeHasher> LogStore<H> {
             published: RwLock::new(Arc::new(latest)),
             recent: RwLock::new(Arc::new(HashMap::new())),
             writer: None,
+            signer: None,
             faults,
             sync_seconds: None,
             hasher: PhantomData,
@@ -438,6 +448,7 @@ impl<H: TreeHasher> LogStore<H> {
             batch.insert(&keys::leaf_chunk(at), encode_chunk(group));
             at += group.len() as u64;
         }
+        batch.remove(&keys::checkpoint(first_index));
         batch.insert(&keys::checkpoint(checkpoint.size), note.as_bytes());
         for (key, value) in index {
             batch.insert(keys::index(&key), value);
@@ -476,7 +487,11 @@ impl<H: TreeHasher> LogStore<H> {
         })
     }
 
-    /// The checkpoint published at exactly `size`.
+    /// The signed checkpoint of the tree of the first `size` leaves, for any size up to the
+    /// published one. Below it the checkpoint is signed again with the log key: byte for byte
+    /// what an append that ended at `size` published (the note is a function of origin, size and
+    /// root, and Ed25519 signing is deterministic). A handle opened without the key answers only
+    /// the latest size.
     pub fn checkpoint_at(&self, size: u64) -> Result<SignedCheckpoint, StoreError> {
         let latest = self.latest();
         if size == latest.checkpoint.size {
@@ -488,25 +503,18 @@ impl<H: TreeHasher> LogStore<H> {
                 log_size: latest.checkpoint.size,
             });
         }
-        let note = self
-            .db
-            .get(keys::checkpoint(size))?
+        let signer = self
+            .signer
+            .as_ref()
             .ok_or(StoreError::NoCheckpointAt { size })?;
-        decode_checkpoint(&note, &self.verifier, &self.origin, size)
-    }
-
-    /// The sizes of every published checkpoint, ascending.
-    pub fn checkpoint_sizes(&self) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
-        let limit = self.size();
-        self.db
-            .scan_prefix([keys::CHECKPOINT_PREFIX])
-            .keys()
-            .map(|k| {
-                let k = k?;
-                keys::decode_prefixed(keys::CHECKPOINT_PREFIX, &k)
-                    .ok_or_else(|| StoreError::corrupt("malformed checkpoint key"))
-            })
-            .filter(move |s| !matches!(s, Ok(size) if *size > limit))
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root: self.root_at(size)?,
+            extensions: Vec::new(),
+        };
+        let note = checkpoint.sign(signer)?;
+        Ok(SignedCheckpoint { checkpoint, note })
     }
 
     /// The sizes of every stored checkpoint, ascending, whether or not it was published or
