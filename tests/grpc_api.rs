@@ -87,6 +87,16 @@ async fn concurrent_appends_verify_and_survive_restart() {
         assert_eq!(Blake3::hash_leaf(&entries[0].leaf), leaf_hash(r));
         let leaf = LogLeaf::decode(entries[0].leaf.as_slice()).unwrap();
         assert_eq!(leaf.envelope.as_ref(), Some(envelope), "stored verbatim");
+        // Only the latest checkpoint is stored; the receipt's is signed again, byte for byte.
+        let published = r.checkpoint.as_ref().unwrap();
+        let again = client
+            .get_checkpoint(GetCheckpointRequest {
+                size: published.size,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.note, published.note);
     }
     // New appends after the restart extend the same tree.
     let r = client
