@@ -19,8 +19,14 @@ use std::path::Path;
 /// Bytes as the database returns them.
 pub type Bytes = fjall::Slice;
 
-/// Largest in-memory write buffer before it is flushed to a table.
-const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest in-memory write buffer before it is flushed to a table. A memtable takes about twice
+/// this in memory (the skiplist's nodes besides the keys and values), and a full one waits
+/// beside the next while it is written out.
+const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+/// Size of the tables flushes and compactions write (fjall's default is 64 MiB). A table is
+/// fsynced once, when complete, so all of it goes to disk at once, and the log's own fsyncs on
+/// the same file system wait behind such bursts: smaller tables make them shorter.
+const TABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest journal before memtables are flushed to make room.
 const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 /// The keyspace holding every lineage key.
@@ -80,7 +86,11 @@ impl LineageDb {
                 .open()
         })?;
         let keyspace = db.keyspace(KEYSPACE, || {
-            fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            fjall::KeyspaceCreateOptions::default()
+                .max_memtable_size(MEMTABLE_BYTES)
+                .compaction_strategy(std::sync::Arc::new(
+                    fjall::compaction::Leveled::default().with_table_target_size(TABLE_BYTES),
+                ))
         })?;
         Ok(LineageDb { db, keyspace })
     }

@@ -57,7 +57,7 @@ impl Default for LineageConfig {
     fn default() -> Self {
         LineageConfig {
             production_environments: vec!["production".into(), "prod".into()],
-            cache_bytes: 32 * 1024 * 1024,
+            cache_bytes: 16 * 1024 * 1024,
             max_depth: 64,
             max_trace_nodes: 10_000,
             max_descendants: 1_000_000,

@@ -7,8 +7,11 @@ use super::keys;
 use crate::note::NoteVerifier;
 use std::path::Path;
 
-/// sled's page cache, in bytes. Bounds the store's memory whatever the log's size.
-pub const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+/// sled's page cache, in bytes. Bounds the store's memory whatever the log's size. Kept small:
+/// proofs read the node files, not sled; leaves read back are mostly recent ones; and the cache
+/// fills only as pages are touched, so a large one shows as memory creeping up for many minutes
+/// after a start.
+pub const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 /// How long opening waits for another handle in this process to release the database lock
 /// (sled releases it from a background thread shortly after the last handle drops).
