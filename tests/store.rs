@@ -135,7 +135,7 @@ fn every_published_checkpoint_is_served_again_byte_for_byte() {
     let read_only = LogStore::<Blake3>::open(dir.path(), None).unwrap();
     assert_eq!(
         read_only.checkpoint_at(285).unwrap().note,
-        published[published.len() - 1].note
+        published.last().unwrap().note
     );
     assert!(matches!(
         read_only.checkpoint_at(2),

@@ -1,12 +1,12 @@
 //! Every sled key the log uses, in one place. All integers are big-endian, so sled's byte order
 //! is numeric order within each prefix.
 //!
-//! | key                                   | value                                  |
-//! |---------------------------------------|----------------------------------------|
-//! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`])       |
+//! | key                                   | value                                     |
+//! |---------------------------------------|-------------------------------------------|
+//! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`])          |
 //! | `b'c'` ‖ tree size `u64`              | the latest signed checkpoint note (UTF-8) |
-//! | `b'm'` ‖ name                         | log metadata (origin, log vkey)        |
-//! | `b'x'` ‖ index key                    | indexes kept by layers above the store |
+//! | `b'm'` ‖ name                         | log metadata (origin, log vkey)           |
+//! | `b'x'` ‖ index key                    | indexes kept by layers above the store    |
 
 pub const LEAF_PREFIX: u8 = b'l';
 pub const CHECKPOINT_PREFIX: u8 = b'c';
