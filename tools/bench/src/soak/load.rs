@@ -4,6 +4,7 @@
 //! the client (when the bound is reached) and in the server both show. Answers are tallied in
 //! windows by the time they arrive; the server's RSS and CPU are sampled at each window's end.
 
+use super::scrape::{self, Slow};
 use crate::ingest;
 use crate::server::ServerProcess;
 use anyhow::{Result, bail};
@@ -49,6 +50,8 @@ pub struct Window {
     pub rss_mib: f64,
     /// Server CPU time in the window ÷ its length.
     pub cpu_cores: f64,
+    /// The server's acknowledgements and commits in the window, all and slow (its histograms).
+    pub server: Slow,
 }
 
 /// What the run did.
@@ -153,13 +156,20 @@ pub async fn run(
 
     let sample = async {
         let mut cpu_before = srv.cpu_seconds()?;
+        let mut slow_before = scrape::slow(url).await?;
         let mut samples = Vec::with_capacity(plan.windows);
         for w in 0..plan.windows {
             tokio::time::sleep_until(start + window * (w as u32 + 1)).await;
             let (rss, _) = srv.rss_mib()?;
             let cpu = srv.cpu_seconds()?;
-            samples.push((rss, (cpu - cpu_before) / window.as_secs_f64()));
+            let slow = scrape::slow(url).await?;
+            samples.push((
+                rss,
+                (cpu - cpu_before) / window.as_secs_f64(),
+                slow.since(&slow_before),
+            ));
             cpu_before = cpu;
+            slow_before = slow;
         }
         anyhow::Ok(samples)
     };
@@ -167,9 +177,10 @@ pub async fn run(
     let (max_issue_lag, samples) = tokio::join!(drive, sample);
     let (max_issue_lag, samples) = (max_issue_lag?, samples?);
     let mut t = std::mem::take(&mut *lock(&tally));
-    for (w, (rss, cpu)) in t.windows.iter_mut().zip(samples) {
+    for (w, (rss, cpu, server)) in t.windows.iter_mut().zip(samples) {
         w.rss_mib = rss;
         w.cpu_cores = cpu;
+        w.server = server;
     }
     let acked: u64 = t.windows.iter().map(|w| w.acked).sum();
     let errors: u64 = t.windows.iter().map(|w| w.errors).sum();

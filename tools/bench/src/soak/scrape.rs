@@ -1,6 +1,7 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
-//! its clients saw acknowledged.
+//! its clients saw acknowledged, and counts the server's slow acknowledgements and commits in
+//! each window (so a slow window can be told apart from a slow client).
 
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Empty};
@@ -18,6 +19,74 @@ pub struct Appends {
 
 /// Scrapes `{url}/metrics` and sums `provledger_appends_total` by outcome.
 pub async fn appends(url: &str) -> Result<Appends> {
+    parse_appends(&text(url).await?)
+}
+
+/// Histogram counts from one scrape: acknowledgements and commits, all and over [`SLOW_MS`].
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Slow {
+    pub acks: f64,
+    pub slow_acks: f64,
+    pub commits: f64,
+    pub slow_commits: f64,
+}
+
+impl Slow {
+    /// The counts between scrape `before` and this one.
+    pub fn since(&self, before: &Slow) -> Slow {
+        Slow {
+            acks: self.acks - before.acks,
+            slow_acks: self.slow_acks - before.slow_acks,
+            commits: self.commits - before.commits,
+            slow_commits: self.slow_commits - before.slow_commits,
+        }
+    }
+}
+
+/// What "slow" means, in ms: one of the histograms' bucket bounds.
+pub const SLOW_MS: f64 = 25.0;
+
+/// Scrapes `{url}/metrics` for the server's acknowledgement and commit (fsync) latencies.
+pub async fn slow(url: &str) -> Result<Slow> {
+    let text = text(url).await?;
+    let le = (SLOW_MS / 1e3).to_string();
+    let (acks, slow_acks) = over(&text, "provledger_append_ack_duration_seconds", &le)?;
+    let (commits, slow_commits) = over(&text, "provledger_fsync_duration_seconds", &le)?;
+    Ok(Slow {
+        acks,
+        slow_acks,
+        commits,
+        slow_commits,
+    })
+}
+
+/// (count, count above the bucket `le`) of histogram `metric` in `text`.
+fn over(text: &str, metric: &str, le: &str) -> Result<(f64, f64)> {
+    let value = |line: &str| -> Result<f64> {
+        let (_, v) = line
+            .rsplit_once(' ')
+            .with_context(|| format!("unreadable series: {line}"))?;
+        v.parse()
+            .with_context(|| format!("unreadable value: {line}"))
+    };
+    let bucket = format!("{metric}_bucket{{le=\"{le}\"}} ");
+    let count = format!("{metric}_count ");
+    let (mut total, mut within) = (None, None);
+    for line in text.lines() {
+        if line.starts_with(&bucket) {
+            within = Some(value(line)?);
+        } else if line.starts_with(&count) {
+            total = Some(value(line)?);
+        }
+    }
+    match (total, within) {
+        (Some(t), Some(w)) => Ok((t, t - w)),
+        _ => bail!("no {metric} histogram with a {le} bucket in the scrape"),
+    }
+}
+
+/// The text of `{url}/metrics`.
+async fn text(url: &str) -> Result<String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let uri: hyper::Uri = format!("{url}/metrics")
         .parse()
@@ -32,8 +101,7 @@ pub async fn appends(url: &str) -> Result<Appends> {
         .await
         .context("reading /metrics")?
         .to_bytes();
-    let text = String::from_utf8(body.to_vec()).context("/metrics is not UTF-8")?;
-    parse_appends(&text)
+    String::from_utf8(body.to_vec()).context("/metrics is not UTF-8")
 }
 
 fn parse_appends(text: &str) -> Result<Appends> {
@@ -80,5 +148,17 @@ mod tests {
         let a = parse_appends(text).unwrap();
         assert_eq!((a.appended, a.duplicate, a.refused), (120.0, 3.0, 3.0));
         assert!(parse_appends("provledger_tree_size 1\n").is_err());
+    }
+
+    #[test]
+    fn counts_above_a_bucket() {
+        let text = "provledger_fsync_duration_seconds_sum 1.5\n\
+            provledger_fsync_duration_seconds_count 40\n\
+            provledger_fsync_duration_seconds_bucket{le=\"0.01\"} 30\n\
+            provledger_fsync_duration_seconds_bucket{le=\"0.025\"} 37\n\
+            provledger_fsync_duration_seconds_bucket{le=\"+Inf\"} 40\n";
+        let (n, above) = over(text, "provledger_fsync_duration_seconds", "0.025").unwrap();
+        assert_eq!((n, above), (40.0, 3.0));
+        assert!(over(text, "provledger_append_ack_duration_seconds", "0.025").is_err());
     }
 }
