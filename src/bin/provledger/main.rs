@@ -4,6 +4,8 @@
 //! 3 an answer did not verify; 4 the log forked or rolled back (both signed checkpoints are
 //! printed as evidence).
 
+#[cfg(not(target_env = "msvc"))]
+mod allocator;
 mod auditor;
 mod bulk;
 mod connect;

@@ -16,6 +16,11 @@ mod server;
 mod soak;
 mod stats;
 
+/// The server's allocator and its options, shared with the `provledger` binary.
+#[cfg(not(target_env = "msvc"))]
+#[path = "../../../src/bin/provledger/allocator.rs"]
+mod allocator;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use provledger::merkle::{Blake3, Hash, RsMerkleBlake3, TreeHasher};
