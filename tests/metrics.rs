@@ -332,6 +332,17 @@ async fn scrape_after_a_known_workload_matches_it() {
         "{fsyncs} fsyncs, {batches} batches"
     );
     assert_eq!(m.get("provledger_append_queue_depth"), 0.0);
+    // Every admitted append waited in the queue once; every batch was timed once.
+    assert_eq!(
+        m.get("provledger_append_queue_wait_seconds_count"),
+        answered
+    );
+    assert_eq!(m.get("provledger_commit_duration_seconds_count"), batches);
+    assert!(
+        m.get("provledger_commit_duration_seconds_sum")
+            >= m.get("provledger_fsync_duration_seconds_sum"),
+        "a commit includes its sync"
+    );
 
     // Log and lineage state.
     assert_eq!(

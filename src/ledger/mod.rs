@@ -358,6 +358,7 @@ impl Ledger {
             admitted,
             reply,
             _held: held,
+            queued_at: Instant::now(),
         });
         if sent.is_err() {
             self.metrics.dequeued(1);

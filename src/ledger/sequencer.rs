@@ -83,6 +83,8 @@ pub(crate) struct Pending {
     pub reply: oneshot::Sender<Result<Sequenced, AppendError>>,
     /// The queue budget this append holds until the sequencer takes it.
     pub _held: super::budget::Held,
+    /// When it entered the queue.
+    pub queued_at: Instant,
 }
 
 enum Outcome {
@@ -135,8 +137,13 @@ pub(crate) fn run(
         }
         metrics.dequeued(batch.len());
         metrics.batch(batch.len());
-        last_start = Some(Instant::now());
+        let started = Instant::now();
+        for p in &batch {
+            metrics.queue_waited(started.saturating_duration_since(p.queued_at));
+        }
+        last_start = Some(started);
         commit(batch, &store, &registry, &lookups, &mut state);
+        metrics.committed(started.elapsed());
         follow.advance(store.size());
     }
     // Leave the indexes durable up to the log's size, so a restart has nothing to catch up.

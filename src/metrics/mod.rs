@@ -245,6 +245,8 @@ pub struct Metrics {
     ack_seconds: AtomicHistogram,
     batch_entries: AtomicHistogram,
     fsync_seconds: AtomicHistogram,
+    queue_wait_seconds: AtomicHistogram,
+    commit_seconds: AtomicHistogram,
     queue_depth: Gauge,
     alerts_raised: Counter,
     proofs: Queries,
@@ -295,6 +297,18 @@ impl Metrics {
             "Time to make one batch durable (database flush and fsyncs)",
             fsync_seconds.clone(),
         );
+        let queue_wait_seconds = AtomicHistogram::latency();
+        registry.register(
+            "provledger_append_queue_wait_seconds",
+            "Time an admitted append waited in the queue before the sequencer took it into a batch",
+            queue_wait_seconds.clone(),
+        );
+        let commit_seconds = AtomicHistogram::latency();
+        registry.register(
+            "provledger_commit_duration_seconds",
+            "Time the sequencer spent on one batch: checks, duplicate lookups, writes, sync and answers",
+            commit_seconds.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "provledger_append_queue_depth",
@@ -326,6 +340,8 @@ impl Metrics {
             ack_seconds,
             batch_entries,
             fsync_seconds,
+            queue_wait_seconds,
+            commit_seconds,
             queue_depth,
             alerts_raised,
             proofs,
@@ -355,6 +371,16 @@ impl Metrics {
     /// The sequencer took a batch of `n` appends.
     pub fn batch(&self, n: usize) {
         self.batch_entries.observe(n as u64);
+    }
+
+    /// An append waited `waited` in the queue before the sequencer took it.
+    pub fn queue_waited(&self, waited: Duration) {
+        self.queue_wait_seconds.observe_duration(waited);
+    }
+
+    /// The sequencer spent `took` on one batch, from taking it to the last answer sent.
+    pub fn committed(&self, took: Duration) {
+        self.commit_seconds.observe_duration(took);
     }
 
     /// The histogram of batch fsync times (the store records into it).

@@ -22,13 +22,21 @@ pub async fn appends(url: &str) -> Result<Appends> {
     parse_appends(&text(url).await?)
 }
 
-/// Histogram counts from one scrape: acknowledgements and commits, all and over [`SLOW_MS`].
+/// Histogram counts from one scrape: acknowledgements, queue waits, commits and their syncs, all
+/// and over [`SLOW_MS`].
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Slow {
     pub acks: f64,
     pub slow_acks: f64,
+    /// Appends taken from the queue, and those that waited in it over the bound.
+    pub waits: f64,
+    pub slow_waits: f64,
+    /// Batches, and those the sequencer spent over the bound on (sync included).
     pub commits: f64,
     pub slow_commits: f64,
+    /// Batch syncs, and those over the bound.
+    pub syncs: f64,
+    pub slow_syncs: f64,
 }
 
 impl Slow {
@@ -37,8 +45,12 @@ impl Slow {
         Slow {
             acks: self.acks - before.acks,
             slow_acks: self.slow_acks - before.slow_acks,
+            waits: self.waits - before.waits,
+            slow_waits: self.slow_waits - before.slow_waits,
             commits: self.commits - before.commits,
             slow_commits: self.slow_commits - before.slow_commits,
+            syncs: self.syncs - before.syncs,
+            slow_syncs: self.slow_syncs - before.slow_syncs,
         }
     }
 }
@@ -46,17 +58,23 @@ impl Slow {
 /// What "slow" means, in ms: one of the histograms' bucket bounds.
 pub const SLOW_MS: f64 = 25.0;
 
-/// Scrapes `{url}/metrics` for the server's acknowledgement and commit (fsync) latencies.
+/// Scrapes `{url}/metrics` for the server's acknowledgement, queue wait, commit and sync times.
 pub async fn slow(url: &str) -> Result<Slow> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
     let (acks, slow_acks) = over(&text, "provledger_append_ack_duration_seconds", &le)?;
-    let (commits, slow_commits) = over(&text, "provledger_fsync_duration_seconds", &le)?;
+    let (waits, slow_waits) = over(&text, "provledger_append_queue_wait_seconds", &le)?;
+    let (commits, slow_commits) = over(&text, "provledger_commit_duration_seconds", &le)?;
+    let (syncs, slow_syncs) = over(&text, "provledger_fsync_duration_seconds", &le)?;
     Ok(Slow {
         acks,
         slow_acks,
+        waits,
+        slow_waits,
         commits,
         slow_commits,
+        syncs,
+        slow_syncs,
     })
 }
 
