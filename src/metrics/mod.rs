@@ -236,6 +236,13 @@ pub struct Scrape {
     pub checkpoint_time: Option<SystemTime>,
 }
 
+/// Registers a latency histogram (seconds, [`AtomicHistogram::latency`]) under `name`.
+fn register_latency(registry: &mut Registry, name: &str, help: &str) -> AtomicHistogram {
+    let histogram = AtomicHistogram::latency();
+    registry.register(name, help, histogram.clone());
+    histogram
+}
+
 /// One ledger's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -279,11 +286,10 @@ impl Metrics {
             "Appends answered by the ledger, by outcome (appended, duplicate, refused) and status code",
             appends_family,
         );
-        let ack_seconds = AtomicHistogram::latency();
-        registry.register(
+        let ack_seconds = register_latency(
+            &mut registry,
             "provledger_append_ack_duration_seconds",
             "Time from an append's admission to its durable answer (appended and duplicate appends)",
-            ack_seconds.clone(),
         );
         let batch_entries = AtomicHistogram::batch_sizes();
         registry.register(
@@ -291,23 +297,20 @@ impl Metrics {
             "Appends the sequencer took into one batch",
             batch_entries.clone(),
         );
-        let fsync_seconds = AtomicHistogram::latency();
-        registry.register(
+        let fsync_seconds = register_latency(
+            &mut registry,
             "provledger_fsync_duration_seconds",
             "Time to make one batch durable (database flush and fsyncs)",
-            fsync_seconds.clone(),
         );
-        let queue_wait_seconds = AtomicHistogram::latency();
-        registry.register(
+        let queue_wait_seconds = register_latency(
+            &mut registry,
             "provledger_append_queue_wait_seconds",
             "Time an admitted append waited in the queue before the sequencer took it into a batch",
-            queue_wait_seconds.clone(),
         );
-        let commit_seconds = AtomicHistogram::latency();
-        registry.register(
+        let commit_seconds = register_latency(
+            &mut registry,
             "provledger_commit_duration_seconds",
             "Time the sequencer spent on one batch: checks, duplicate lookups, writes, sync and answers",
-            commit_seconds.clone(),
         );
         let queue_depth = Gauge::default();
         registry.register(

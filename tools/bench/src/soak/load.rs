@@ -50,7 +50,8 @@ pub struct Window {
     pub rss_mib: f64,
     /// Server CPU time in the window ÷ its length.
     pub cpu_cores: f64,
-    /// The server's acknowledgements and commits in the window, all and slow (its histograms).
+    /// The server's acknowledgements, queue waits, commits and syncs in the window, all and slow
+    /// (its histograms).
     pub server: Slow,
 }
 

@@ -85,11 +85,11 @@ pub fn print(f: &Found) -> Verdict {
             w.errors,
             w.rss_mib,
             w.cpu_cores,
-            w.server.slow_acks,
-            w.server.slow_waits,
-            w.server.slow_commits,
-            w.server.commits,
-            w.server.slow_syncs
+            w.server.acks.slow,
+            w.server.waits.slow,
+            w.server.commits.slow,
+            w.server.commits.all,
+            w.server.syncs.slow
         );
     }
 

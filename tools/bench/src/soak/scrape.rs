@@ -1,7 +1,7 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
-//! its clients saw acknowledged, and counts the server's slow acknowledgements and commits in
-//! each window (so a slow window can be told apart from a slow client).
+//! its clients saw acknowledged, and counts the server's slow acknowledgements, queue waits,
+//! commits and syncs in each window (so a slow window can be placed in or outside the server).
 
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Empty};
@@ -22,35 +22,44 @@ pub async fn appends(url: &str) -> Result<Appends> {
     parse_appends(&text(url).await?)
 }
 
-/// Histogram counts from one scrape: acknowledgements, queue waits, commits and their syncs, all
-/// and over [`SLOW_MS`].
+/// One histogram's observations: all of them, and those over [`SLOW_MS`].
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Count {
+    pub all: f64,
+    pub slow: f64,
+}
+
+impl Count {
+    /// The observations between `before` and this one.
+    fn since(self, before: Count) -> Count {
+        Count {
+            all: self.all - before.all,
+            slow: self.slow - before.slow,
+        }
+    }
+}
+
+/// The server's timing histograms in one scrape.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Slow {
-    pub acks: f64,
-    pub slow_acks: f64,
-    /// Appends taken from the queue, and those that waited in it over the bound.
-    pub waits: f64,
-    pub slow_waits: f64,
-    /// Batches, and those the sequencer spent over the bound on (sync included).
-    pub commits: f64,
-    pub slow_commits: f64,
-    /// Batch syncs, and those over the bound.
-    pub syncs: f64,
-    pub slow_syncs: f64,
+    /// Acknowledgements (admission to durable answer).
+    pub acks: Count,
+    /// Appends taken from the queue, by their wait in it.
+    pub waits: Count,
+    /// Batches, by the time the sequencer spent on each (sync included).
+    pub commits: Count,
+    /// Batch syncs.
+    pub syncs: Count,
 }
 
 impl Slow {
-    /// The counts between scrape `before` and this one.
+    /// The observations between scrape `before` and this one.
     pub fn since(&self, before: &Slow) -> Slow {
         Slow {
-            acks: self.acks - before.acks,
-            slow_acks: self.slow_acks - before.slow_acks,
-            waits: self.waits - before.waits,
-            slow_waits: self.slow_waits - before.slow_waits,
-            commits: self.commits - before.commits,
-            slow_commits: self.slow_commits - before.slow_commits,
-            syncs: self.syncs - before.syncs,
-            slow_syncs: self.slow_syncs - before.slow_syncs,
+            acks: self.acks.since(before.acks),
+            waits: self.waits.since(before.waits),
+            commits: self.commits.since(before.commits),
+            syncs: self.syncs.since(before.syncs),
         }
     }
 }
@@ -62,45 +71,41 @@ pub const SLOW_MS: f64 = 25.0;
 pub async fn slow(url: &str) -> Result<Slow> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
-    let (acks, slow_acks) = over(&text, "provledger_append_ack_duration_seconds", &le)?;
-    let (waits, slow_waits) = over(&text, "provledger_append_queue_wait_seconds", &le)?;
-    let (commits, slow_commits) = over(&text, "provledger_commit_duration_seconds", &le)?;
-    let (syncs, slow_syncs) = over(&text, "provledger_fsync_duration_seconds", &le)?;
     Ok(Slow {
-        acks,
-        slow_acks,
-        waits,
-        slow_waits,
-        commits,
-        slow_commits,
-        syncs,
-        slow_syncs,
+        acks: over(&text, "provledger_append_ack_duration_seconds", &le)?,
+        waits: over(&text, "provledger_append_queue_wait_seconds", &le)?,
+        commits: over(&text, "provledger_commit_duration_seconds", &le)?,
+        syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
     })
 }
 
-/// (count, count above the bucket `le`) of histogram `metric` in `text`.
-fn over(text: &str, metric: &str, le: &str) -> Result<(f64, f64)> {
-    let value = |line: &str| -> Result<f64> {
-        let (_, v) = line
-            .rsplit_once(' ')
-            .with_context(|| format!("unreadable series: {line}"))?;
-        v.parse()
-            .with_context(|| format!("unreadable value: {line}"))
-    };
+/// The observations of histogram `metric` in `text`: all, and those above the bucket `le`.
+fn over(text: &str, metric: &str, le: &str) -> Result<Count> {
     let bucket = format!("{metric}_bucket{{le=\"{le}\"}} ");
     let count = format!("{metric}_count ");
     let (mut total, mut within) = (None, None);
     for line in text.lines() {
         if line.starts_with(&bucket) {
-            within = Some(value(line)?);
+            within = Some(value(line)?.1);
         } else if line.starts_with(&count) {
-            total = Some(value(line)?);
+            total = Some(value(line)?.1);
         }
     }
     match (total, within) {
-        (Some(t), Some(w)) => Ok((t, t - w)),
+        (Some(all), Some(w)) => Ok(Count { all, slow: all - w }),
         _ => bail!("no {metric} histogram with a {le} bucket in the scrape"),
     }
+}
+
+/// A sample line split into its series (name and labels) and its value.
+fn value(line: &str) -> Result<(&str, f64)> {
+    let (series, v) = line
+        .rsplit_once(' ')
+        .with_context(|| format!("unreadable series: {line}"))?;
+    let v = v
+        .parse()
+        .with_context(|| format!("unreadable value: {line}"))?;
+    Ok((series, v))
 }
 
 /// The text of `{url}/metrics`.
@@ -126,15 +131,10 @@ fn parse_appends(text: &str) -> Result<Appends> {
     let mut sums = Appends::default();
     let mut seen = false;
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("provledger_appends_total{") else {
+        if !line.starts_with("provledger_appends_total{") {
             continue;
-        };
-        let (labels, value) = rest
-            .rsplit_once(' ')
-            .with_context(|| format!("unreadable series: {line}"))?;
-        let value: f64 = value
-            .parse()
-            .with_context(|| format!("unreadable value: {line}"))?;
+        }
+        let (labels, value) = value(line)?;
         let slot = if labels.contains("outcome=\"appended\"") {
             &mut sums.appended
         } else if labels.contains("outcome=\"duplicate\"") {
@@ -175,8 +175,8 @@ mod tests {
             provledger_fsync_duration_seconds_bucket{le=\"0.01\"} 30\n\
             provledger_fsync_duration_seconds_bucket{le=\"0.025\"} 37\n\
             provledger_fsync_duration_seconds_bucket{le=\"+Inf\"} 40\n";
-        let (n, above) = over(text, "provledger_fsync_duration_seconds", "0.025").unwrap();
-        assert_eq!((n, above), (40.0, 3.0));
+        let c = over(text, "provledger_fsync_duration_seconds", "0.025").unwrap();
+        assert_eq!((c.all, c.slow), (40.0, 3.0));
         assert!(over(text, "provledger_append_ack_duration_seconds", "0.025").is_err());
     }
 }
