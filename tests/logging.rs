@@ -1,5 +1,5 @@
 //! The real `provledger serve` binary: `--log-format json` writes JSON lines to stderr, and the
-//! server it starts answers `GET /metrics` on its gRPC port.
+//! server it starts answers `GET /metrics` on its gRPC port, allocator figures included.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -65,6 +65,22 @@ async fn serve_logs_json_lines_and_serves_metrics() {
         text.lines().any(|l| l == "provledger_tree_size 1"),
         "tree size missing:\n{text}"
     );
+    // The binary's allocator reports what it holds; the resident figure includes that.
+    if cfg!(not(target_env = "msvc")) {
+        let gauge = |name: &str| -> f64 {
+            let prefix = format!("{name} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        };
+        let allocated = gauge("provledger_allocator_allocated_bytes");
+        let resident = gauge("provledger_allocator_resident_bytes");
+        assert!(
+            allocated > 0.0 && allocated <= resident,
+            "{allocated} > {resident}"
+        );
+    }
 
     child.kill().await.unwrap();
 }

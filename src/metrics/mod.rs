@@ -12,6 +12,7 @@
 //!   process metrics) are read at scrape time only ([`Scrape`], [`process`]).
 //! - Names start with `provledger_` (the standard `process_*` ones excepted) and carry their unit.
 
+pub mod allocator;
 mod histogram;
 pub mod process;
 

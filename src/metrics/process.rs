@@ -143,12 +143,12 @@ impl Collector for ProcessCollector {
             "Number of OS threads in the process.",
             status_of("Threads"),
         )?;
-        Ok(())
+        super::allocator::encode(e)
     }
 }
 
 /// Renders one integer gauge, or nothing when its value could not be read.
-fn gauge(
+pub(super) fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,

@@ -124,6 +124,8 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    #[cfg(not(target_env = "msvc"))]
+    allocator::report();
     let cli = Cli::parse();
     // `serve` starts logging once its settings (which may choose the format) are loaded.
     if !matches!(cli.command, Command::Serve(_)) {

@@ -93,6 +93,8 @@ enum Mode {
 }
 
 fn main() -> Result<()> {
+    #[cfg(not(target_env = "msvc"))]
+    allocator::report();
     let mut args = Args::parse();
     match args.child.take() {
         Some(Mode::ServeChild { data }) => return server::serve_child(&data),

@@ -48,6 +48,8 @@ pub struct Window {
     /// Latencies of the acknowledged appends, from their scheduled time.
     pub latencies: Vec<Duration>,
     pub rss_mib: f64,
+    /// What the server's allocator counts as allocated, when it reports it.
+    pub allocated_mib: Option<f64>,
     /// Server CPU time in the window ÷ its length.
     pub cpu_cores: f64,
     /// The server's acknowledgements, queue waits, commits and syncs in the window, all and slow
@@ -157,20 +159,21 @@ pub async fn run(
 
     let sample = async {
         let mut cpu_before = srv.cpu_seconds()?;
-        let mut slow_before = scrape::slow(url).await?;
+        let mut slow_before = scrape::sample(url).await?.slow;
         let mut samples = Vec::with_capacity(plan.windows);
         for w in 0..plan.windows {
             tokio::time::sleep_until(start + window * (w as u32 + 1)).await;
             let (rss, _) = srv.rss_mib()?;
             let cpu = srv.cpu_seconds()?;
-            let slow = scrape::slow(url).await?;
+            let scraped = scrape::sample(url).await?;
             samples.push((
                 rss,
+                scraped.allocated_mib,
                 (cpu - cpu_before) / window.as_secs_f64(),
-                slow.since(&slow_before),
+                scraped.slow.since(&slow_before),
             ));
             cpu_before = cpu;
-            slow_before = slow;
+            slow_before = scraped.slow;
         }
         anyhow::Ok(samples)
     };
@@ -178,8 +181,9 @@ pub async fn run(
     let (max_issue_lag, samples) = tokio::join!(drive, sample);
     let (max_issue_lag, samples) = (max_issue_lag?, samples?);
     let mut t = std::mem::take(&mut *lock(&tally));
-    for (w, (rss, cpu, server)) in t.windows.iter_mut().zip(samples) {
+    for (w, (rss, allocated, cpu, server)) in t.windows.iter_mut().zip(samples) {
         w.rss_mib = rss;
+        w.allocated_mib = allocated;
         w.cpu_cores = cpu;
         w.server = server;
     }

@@ -68,15 +68,15 @@ pub fn print(f: &Found) -> Verdict {
     let first_steady = if warm < o.windows.len() { warm } else { 0 };
 
     println!(
-        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB | server CPU cores | server acks > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | syncs > {SLOW_MS} ms |"
+        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | syncs > {SLOW_MS} ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut p99s = Vec::with_capacity(o.windows.len());
     for (i, w) in o.windows.iter().enumerate() {
         let (p50, p99, max) = window_latency(&w.latencies);
         p99s.push(p99);
         println!(
-            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.2} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} |",
+            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} |",
             i + 1,
             if i < first_steady { " (warm-up)" } else { "" },
             (i + 1) as f64 * secs,
@@ -84,6 +84,8 @@ pub fn print(f: &Found) -> Verdict {
             w.acked as f64 / secs,
             w.errors,
             w.rss_mib,
+            w.allocated_mib
+                .map_or_else(|| "—".to_string(), |m| format!("{m:.1}")),
             w.cpu_cores,
             w.server.acks.slow,
             w.server.waits.slow,
@@ -143,6 +145,14 @@ pub fn print(f: &Found) -> Verdict {
         "- server RSS {steady_note}: min {rss_min:.1} MiB, max {rss_max:.1} MiB, spread (max − min) ÷ min = **{:.1}%**",
         100.0 * spread
     );
+    let allocated: Vec<f64> = steady.iter().filter_map(|w| w.allocated_mib).collect();
+    if !allocated.is_empty() {
+        let min = allocated.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = allocated.iter().copied().fold(0.0, f64::max);
+        println!(
+            "- server allocated (the allocator's count) {steady_note}: min {min:.1} MiB, max {max:.1} MiB; the rest of the RSS is code, stacks and freed memory the allocator keeps for reuse"
+        );
+    }
     println!(
         "- window p99: first {:.2} ms, last {:.2} ms; {steady_note}: median {median_p99:.2} ms, max **{worst_p99:.2} ms** (window {}, {:.2} × the median)",
         p99s.first().copied().unwrap_or(0.0),

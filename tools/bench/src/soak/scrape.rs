@@ -1,7 +1,9 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
-//! its clients saw acknowledged, and counts the server's slow acknowledgements, queue waits,
-//! commits and syncs in each window (so a slow window can be placed in or outside the server).
+//! its clients saw acknowledged, counts the server's slow acknowledgements, queue waits,
+//! commits and syncs in each window (so a slow window can be placed in or outside the server),
+//! and reads the memory its allocator counts as allocated (so a resident-size swing can be told
+//! apart from memory the allocator keeps for reuse).
 
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Empty};
@@ -67,16 +69,40 @@ impl Slow {
 /// What "slow" means, in ms: one of the histograms' bucket bounds.
 pub const SLOW_MS: f64 = 25.0;
 
-/// Scrapes `{url}/metrics` for the server's acknowledgement, queue wait, commit and sync times.
-pub async fn slow(url: &str) -> Result<Slow> {
+/// One scrape of the server: its timing histograms and its allocator's figure.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub slow: Slow,
+    /// `provledger_allocator_allocated_bytes` in MiB, when the server reports it.
+    pub allocated_mib: Option<f64>,
+}
+
+/// Scrapes `{url}/metrics` for the server's acknowledgement, queue wait, commit and sync times
+/// and the memory its allocator counts as allocated.
+pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
-    Ok(Slow {
+    let slow = Slow {
         acks: over(&text, "provledger_append_ack_duration_seconds", &le)?,
         waits: over(&text, "provledger_append_queue_wait_seconds", &le)?,
         commits: over(&text, "provledger_commit_duration_seconds", &le)?,
         syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
+    };
+    let allocated_mib = gauge(&text, "provledger_allocator_allocated_bytes")?
+        .map(|bytes| bytes / (1024.0 * 1024.0));
+    Ok(Sample {
+        slow,
+        allocated_mib,
     })
+}
+
+/// The value of gauge `metric` (a series without labels), if the scrape has it.
+fn gauge(text: &str, metric: &str) -> Result<Option<f64>> {
+    let prefix = format!("{metric} ");
+    match text.lines().find(|line| line.starts_with(&prefix)) {
+        Some(line) => Ok(Some(value(line)?.1)),
+        None => Ok(None),
+    }
 }
 
 /// The observations of histogram `metric` in `text`: all, and those above the bucket `le`.
@@ -178,5 +204,26 @@ mod tests {
         let c = over(text, "provledger_fsync_duration_seconds", "0.025").unwrap();
         assert_eq!((c.all, c.slow), (40.0, 3.0));
         assert!(over(text, "provledger_append_ack_duration_seconds", "0.025").is_err());
+    }
+
+    #[test]
+    fn reads_an_unlabelled_gauge() {
+        let text = "provledger_allocator_allocated_bytes_total 1\n\
+            provledger_allocator_allocated_bytes 2097152\n";
+        assert_eq!(
+            gauge(text, "provledger_allocator_allocated_bytes").unwrap(),
+            Some(2097152.0)
+        );
+        assert_eq!(
+            gauge(text, "provledger_allocator_resident_bytes").unwrap(),
+            None
+        );
+        assert!(
+            gauge(
+                "provledger_allocator_allocated_bytes x\n",
+                "provledger_allocator_allocated_bytes"
+            )
+            .is_err()
+        );
     }
 }
