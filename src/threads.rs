@@ -1,21 +1,27 @@
 //! Scheduling priority of background threads that libraries start for us.
 //!
-//! The lineage database's compaction threads (fjall's workers) burn one to two cores for a
-//! second or two every few hundred thousand entries. The lineage index is kept off the
+//! The lineage database's compaction threads (fjall's workers) burn most of a core for a few
+//! seconds every few hundred thousand entries. The lineage index is kept off the
 //! acknowledgement path, so it can wait; acknowledgements cannot. [`with_lower_priority`] runs
-//! the code that starts such threads on a short-lived thread with a higher nice value; on Linux a
-//! new thread inherits its creator's nice value, so the library's threads run at that priority
-//! from their first instruction. Under contention the kernel then runs the request-serving
-//! threads first and compaction takes the idle time; on an idle machine nothing changes.
+//! the code that starts such threads on a short-lived thread with a higher nice value and the
+//! `SCHED_IDLE` policy; on Linux a new thread inherits both from its creator, so the library's
+//! threads run that way from their first instruction. `SCHED_IDLE` threads run only on a core
+//! nothing else wants, and a waking request-serving thread preempts them at once (nice alone
+//! left them a share of a contended core, and acknowledgements waited behind compactions).
+//! On an idle machine nothing changes; under sustained full load compaction falls behind and
+//! the lineage index lags (reported in `provledger_lineage_indexer_lag_entries`); its memory
+//! stays bounded by the database's journal limit.
 //!
 //! Linux only; elsewhere `f` simply runs at the caller's priority.
 
-/// The nice value given to the lineage database's background threads: their share of a
-/// contended core is about a tenth of a normal thread's.
+/// The nice value given to the lineage database's background threads as well: where the idle
+/// policy cannot be set, their share of a contended core is still about a tenth of a normal
+/// thread's.
 pub const BACKGROUND_NICE: i32 = 10;
 
 /// Runs `f` on a new thread whose nice value is `nice` (or the caller's, if that is already
-/// higher), and returns its result; threads that `f` starts inherit that priority. A panic in
+/// higher) and whose policy is `SCHED_IDLE` (where the system allows it), and returns its
+/// result; threads that `f` starts inherit that priority. A panic in
 /// `f` is resumed in the caller.
 pub fn with_lower_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
@@ -40,6 +46,14 @@ fn lower_own_priority(nice: i32) {
     {
         tracing::debug!(error = %e, "could not lower a background thread's priority");
     }
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param that the call only reads; pid 0 is this thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "could not give a background thread the idle scheduling policy"
+        );
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -48,6 +62,13 @@ fn lower_own_priority(_nice: i32) {}
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    /// Field 41 of the thread's stat: its scheduling policy.
+    fn policy_of(tid: i32) -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split_whitespace().nth(38).unwrap().parse().unwrap()
+    }
 
     fn nice_of(tid: i32) -> i32 {
         let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
@@ -70,6 +91,7 @@ mod tests {
                 let _ = stop_rx.recv();
             });
             let started = rx.recv().unwrap();
+            assert_eq!(policy_of(started), libc::SCHED_IDLE, "and the idle policy");
             let nice = (nice_of(inside), nice_of(started));
             drop(stop_tx);
             worker.join().unwrap();
@@ -78,6 +100,7 @@ mod tests {
         assert_eq!(inside, before + 3);
         assert_eq!(started, before + 3, "a thread started inside inherits it");
         assert_eq!(nice_of(own), before, "the caller keeps its priority");
+        assert_eq!(policy_of(own), libc::SCHED_OTHER, "and its policy");
         assert_eq!(with_lower_priority(before + 1, || 42), 42);
     }
 }
