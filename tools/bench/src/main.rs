@@ -171,10 +171,9 @@ fn run(args: Args) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# provledger benchmark\n");
     println!("machine: {}", machine());
-    println!(
-        "command: `cargo run --release -p provledger-bench --{}`\n",
-        if args.quick { " --quick" } else { "" }
-    );
+    // The arguments as given, so a reader can repeat the run exactly.
+    let given: String = std::env::args().skip(1).map(|a| format!(" {a}")).collect();
+    println!("command: `cargo run --release -p provledger-bench --{given}`\n");
 
     // Signing is the clients' cost: done before any timing.
     let paced_events = args.events / 2;
