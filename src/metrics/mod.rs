@@ -9,7 +9,9 @@
 //!   recording an event is one or a few relaxed atomic additions, never a lock, a map lookup or
 //!   an allocation. Every series therefore shows from the first scrape, at zero.
 //! - Values that are cheap to read but costly to track (tree size, checkpoint age, indexer lag,
-//!   process metrics) are read at scrape time only ([`Scrape`], [`process`]).
+//!   process metrics, the allocator's figures) are read at scrape time only ([`Scrape`],
+//!   [`process`], [`allocator`]). The last two describe the whole process, whichever ledger
+//!   renders them.
 //! - Names start with `provledger_` (the standard `process_*` ones excepted) and carry their unit.
 
 pub mod allocator;
