@@ -59,6 +59,11 @@ fn window_latency(lat: &[Duration]) -> (f64, f64, f64) {
     )
 }
 
+/// The smallest and largest of `values` (infinity and 0 when there are none).
+fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, 0.0), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
 /// Prints the table, the summary and the verdict line; returns the verdict.
 pub fn print(f: &Found) -> Verdict {
     let o = f.outcome;
@@ -97,11 +102,7 @@ pub fn print(f: &Found) -> Verdict {
 
     let steady = &o.windows[first_steady..];
     let steady_p99 = &p99s[first_steady..];
-    let rss_min = steady
-        .iter()
-        .map(|w| w.rss_mib)
-        .fold(f64::INFINITY, f64::min);
-    let rss_max = steady.iter().map(|w| w.rss_mib).fold(0.0, f64::max);
+    let (rss_min, rss_max) = min_max(steady.iter().map(|w| w.rss_mib));
     let spread = (rss_max - rss_min) / rss_min;
     let mut sorted = steady_p99.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -145,10 +146,8 @@ pub fn print(f: &Found) -> Verdict {
         "- server RSS {steady_note}: min {rss_min:.1} MiB, max {rss_max:.1} MiB, spread (max − min) ÷ min = **{:.1}%**",
         100.0 * spread
     );
-    let allocated: Vec<f64> = steady.iter().filter_map(|w| w.allocated_mib).collect();
-    if !allocated.is_empty() {
-        let min = allocated.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = allocated.iter().copied().fold(0.0, f64::max);
+    if steady.iter().any(|w| w.allocated_mib.is_some()) {
+        let (min, max) = min_max(steady.iter().filter_map(|w| w.allocated_mib));
         println!(
             "- server allocated (the allocator's count) {steady_note}: min {min:.1} MiB, max {max:.1} MiB; the rest of the RSS is code, stacks and freed memory the allocator keeps for reuse"
         );
