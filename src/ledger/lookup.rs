@@ -213,7 +213,10 @@ impl Lookups {
             let (indexes, shared) = (indexes.clone(), shared.clone());
             std::thread::Builder::new()
                 .name("provledger-index-writer".into())
-                .spawn(move || write_loop(&indexes, &shared, size))
+                .spawn(move || {
+                    crate::threads::lower_current_thread(crate::threads::FOLLOWER_NICE);
+                    write_loop(&indexes, &shared, size)
+                })
                 .map_err(StoreError::Io)?
         };
         Ok(Lookups {
