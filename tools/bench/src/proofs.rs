@@ -1,5 +1,7 @@
 //! Big logs and proof queries: the loader builds a log directly through the library (the
-//! queries then go through gRPC), and closed-loop clients ask for random proofs.
+//! queries then go through gRPC), and closed-loop clients ask for random proofs — or, as the
+//! floor they are measured against, for the latest checkpoint, which the server answers from
+//! memory: what gRPC itself costs on this machine.
 
 use crate::events;
 use crate::ingest::{Run, client};
@@ -9,7 +11,9 @@ use provledger::datadir::DataDir;
 use provledger::envelope::{EVENT_PAYLOAD_TYPE, sign};
 use provledger::keyfile;
 use provledger::note::NoteSigner;
-use provledger::proto::{GetConsistencyProofRequest, GetInclusionProofRequest, LogLeaf, Role};
+use provledger::proto::{
+    GetCheckpointRequest, GetConsistencyProofRequest, GetInclusionProofRequest, LogLeaf, Role,
+};
 use provledger::store::LogStore;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,6 +108,8 @@ impl SplitMix {
 pub enum ProofKind {
     Inclusion,
     Consistency,
+    /// The latest checkpoint, held in the server's memory: no storage read, no proof work.
+    Floor,
 }
 
 /// `clients` closed-loop callers asking random proofs against a log of `size` for `duration`.
@@ -139,6 +145,9 @@ pub async fn query(
                             second_size: size,
                         })
                         .await?;
+                    }
+                    ProofKind::Floor => {
+                        cl.get_checkpoint(GetCheckpointRequest { size: 0 }).await?;
                     }
                 }
                 lat.push(t.elapsed());
