@@ -13,6 +13,7 @@ mod keys;
 mod leaves;
 mod log;
 mod nodes;
+mod top_levels;
 
 #[cfg(test)]
 mod tests_faults;

@@ -3,8 +3,9 @@
 //! `tree/level-NN` holds the hashes of level `NN` (0 = leaf hashes): node `i` at byte offset
 //! `32·i`, nothing else. A node is written once, when it completes, with a positioned write, and
 //! never changes; an append therefore writes only its new nodes (a few contiguous runs), and a
-//! proof is one `pread` of 32 bytes per node, served from the OS page cache. Memory stays flat
-//! however large the tree grows.
+//! proof is one `pread` of 32 bytes per node below the top levels, which are also held in memory
+//! ([`TopLevels`]), served from the OS page cache. Memory stays flat however large the tree
+//! grows.
 //!
 //! The files are derived data: every node can be recomputed from the leaves, which sled holds
 //! durably. They are made durable lazily, not on the append path: [`NodeSyncer`] `fdatasync`s
@@ -14,6 +15,7 @@
 //! of recomputation and never a wrong node. Nodes beyond the log's size (from an append that did
 //! not commit) are cut off by [`NodeFiles::truncate`].
 
+use super::top_levels::TopLevels;
 use crate::fault::{Faults, Step};
 use crate::merkle::{Hash, NodeId};
 use crate::watermark;
@@ -23,7 +25,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 pub struct NodeFiles {
     dir: PathBuf,
     levels: [OnceLock<File>; LEVELS],
+    /// The top levels of the files, held in memory.
+    top: RwLock<TopLevels>,
     faults: Faults,
 }
 
@@ -47,9 +51,10 @@ impl NodeFiles {
     /// when their first node is written. Writes and syncs go through `faults`.
     pub fn open(dir: &Path, faults: Faults) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let files = NodeFiles {
+        let mut files = NodeFiles {
             dir: dir.to_path_buf(),
             levels: std::array::from_fn(|_| OnceLock::new()),
+            top: RwLock::new(TopLevels::new(LEVELS)),
             faults,
         };
         for level in 0..LEVELS as u8 {
@@ -61,7 +66,48 @@ impl NodeFiles {
                 Err(e) => return Err(e),
             }
         }
+        files.top = RwLock::new(files.load_top()?);
         Ok(files)
+    }
+
+    /// Reads the files' top levels into memory (at most a few MiB, see [`TopLevels`]).
+    fn load_top(&self) -> io::Result<TopLevels> {
+        let mut counts = [0u64; LEVELS];
+        for (count, slot) in counts.iter_mut().zip(&self.levels) {
+            if let Some(file) = slot.get() {
+                *count = file.metadata()?.len() / 32;
+            }
+        }
+        let lowest = TopLevels::lowest_for(&counts);
+        let mut held = vec![Vec::new(); LEVELS];
+        for level in lowest as usize..LEVELS {
+            let Some(file) = self.levels[level].get() else {
+                continue;
+            };
+            let mut bytes = vec![0u8; (counts[level] * 32) as usize];
+            file.read_exact_at(&mut bytes, 0)?;
+            held[level] = bytes
+                .chunks_exact(32)
+                .map(|chunk| {
+                    let mut hash = [0u8; 32];
+                    hash.copy_from_slice(chunk);
+                    hash
+                })
+                .collect();
+        }
+        Ok(TopLevels::loaded(lowest, held))
+    }
+
+    fn top(&self) -> RwLockReadGuard<'_, TopLevels> {
+        self.top
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn top_mut(&self) -> RwLockWriteGuard<'_, TopLevels> {
+        self.top
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The directory holding the files.
@@ -75,6 +121,9 @@ impl NodeFiles {
 
     /// The stored hash of `id`, or `None` if the file does not reach it.
     pub fn read(&self, id: NodeId) -> io::Result<Option<Hash>> {
+        if let Some(hash) = self.top().get(id) {
+            return Ok(Some(hash));
+        }
         let Some(file) = self.levels.get(id.level as usize).and_then(OnceLock::get) else {
             return Ok(None);
         };
@@ -112,12 +161,15 @@ impl NodeFiles {
             .checked_mul(32)
             .ok_or_else(|| io::Error::other("node offset overflows"))?;
         self.faults
-            .run(Step::NodeWrite, || file.write_all_at(&bytes, offset))
+            .run(Step::NodeWrite, || file.write_all_at(&bytes, offset))?;
+        self.top_mut().wrote(level, first, hashes);
+        Ok(())
     }
 
     /// Cuts every level down to the nodes a tree of `size` leaves has (`size >> level` nodes),
     /// removing nodes written for leaves that never committed.
     pub fn truncate(&self, size: u64) -> io::Result<()> {
+        self.top_mut().truncate(size);
         for (level, slot) in self.levels.iter().enumerate() {
             let Some(file) = slot.get() else { continue };
             let keep = (size >> level) * 32;
@@ -327,6 +379,48 @@ mod tests {
         let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
         assert_eq!(files.synced_size(), 2);
         assert_eq!(files.read(NodeId::leaf(1)).unwrap(), Some(h(2)));
+    }
+
+    /// A tree too big to hold whole: its lowest levels are read from the files, its top from
+    /// memory, and both agree with what was written, before and after a reopen and a cut.
+    #[test]
+    fn levels_beyond_the_held_top_are_read_from_the_files() {
+        use crate::store::top_levels::MAX_LOWEST_NODES;
+        let node = |level: u64, index: u64| -> Hash {
+            let mut hash = [0u8; 32];
+            hash[..8].copy_from_slice(&level.to_be_bytes());
+            hash[8..16].copy_from_slice(&index.to_be_bytes());
+            hash
+        };
+        let size = 4 * MAX_LOWEST_NODES + 3;
+        let dir = tempfile::tempdir().unwrap();
+        let check = |files: &NodeFiles, size: u64| {
+            for level in 0..4u8 {
+                let count = size >> level;
+                for index in [0, 1, count / 2, count - 1, count] {
+                    let want = (index < count).then(|| node(level as u64, index));
+                    let got = files.read(NodeId { level, index }).unwrap();
+                    assert_eq!(got, want, "node {level}/{index} of a tree of {size}");
+                }
+            }
+        };
+        {
+            let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
+            for level in 0..4u8 {
+                // Written in several runs, as appends do.
+                let count = size >> level;
+                let hashes: Vec<Hash> = (0..count).map(|i| node(level as u64, i)).collect();
+                for (run, chunk) in hashes.chunks(7_001).enumerate() {
+                    files.write_run(level, (run * 7_001) as u64, chunk).unwrap();
+                }
+            }
+            check(&files, size);
+        }
+        let files = NodeFiles::open(dir.path(), Faults::none()).unwrap();
+        check(&files, size);
+        // Cutting the tree cuts the held levels and the files alike.
+        files.truncate(size - 1).unwrap();
+        check(&files, size - 1);
     }
 
     #[test]
