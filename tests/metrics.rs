@@ -351,6 +351,14 @@ async fn scrape_after_a_known_workload_matches_it() {
     );
     assert_eq!(m.get("provledger_lineage_indexed_size"), size as f64);
     assert_eq!(m.get("provledger_lineage_indexer_lag_entries"), 0.0);
+    // The lineage database is open and has filed every entry: its memtable holds them, and its
+    // block cache stays within the configured bound.
+    assert!(m.get("provledger_lineage_memtable_bytes") > 0.0);
+    let cache = m.get("provledger_lineage_cache_bytes");
+    assert!(
+        (0.0..=provledger::lineage::LineageConfig::default().cache_bytes as f64).contains(&cache),
+        "lineage cache {cache}"
+    );
     let age = m.get("provledger_checkpoint_age_seconds");
     assert!((0.0..60.0).contains(&age), "checkpoint age {age}");
     assert_eq!(m.get("provledger_contamination_alerts_total"), 1.0);

@@ -259,6 +259,7 @@ impl Ledger {
             tree_size,
             lineage_indexed: self.lineage.indexed(),
             checkpoint_time,
+            lineage_memory: self.lineage.memory(),
         })
     }
 

@@ -106,6 +106,14 @@ impl LineageDb {
         Ok(LineageDb { db, keyspace })
     }
 
+    /// What the database holds in memory: its block cache and its memtables.
+    pub fn memory(&self) -> crate::metrics::LineageMemory {
+        crate::metrics::LineageMemory {
+            cache: self.db.cache_size(),
+            memtables: self.db.write_buffer_size(),
+        }
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, fjall::Error> {
         self.keyspace.get(key)

@@ -269,6 +269,11 @@ impl Lineage {
         self.indexed.borrow().unwrap_or(0)
     }
 
+    /// What the database holds in memory; None until it is open.
+    pub fn memory(&self) -> Option<crate::metrics::LineageMemory> {
+        self.opened.get().map(|db| db.memory())
+    }
+
     fn check_running(&self) -> Result<(), LineageError> {
         match &*self.failed.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(reason) => Err(LineageError::Stopped(reason.clone())),

@@ -237,6 +237,17 @@ pub struct Scrape {
     /// When the latest checkpoint was made (the sequencing time of the last entry); None for
     /// an empty log or when it could not be read.
     pub checkpoint_time: Option<SystemTime>,
+    /// The lineage database's memory, once it is open.
+    pub lineage_memory: Option<LineageMemory>,
+}
+
+/// What the lineage database holds in memory, in bytes, as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineageMemory {
+    /// Table blocks in its block cache (bounded by `lineage.cache_bytes`).
+    pub cache: u64,
+    /// Writes in its memtables, the active one and those waiting to be flushed.
+    pub memtables: u64,
 }
 
 /// Registers a latency histogram (seconds, [`AtomicHistogram::latency`]) under `name`.
@@ -434,6 +445,18 @@ impl Metrics {
             "Entries in the log not yet filed by the lineage indexer",
             ConstGauge::new(scrape.tree_size.saturating_sub(scrape.lineage_indexed)),
         );
+        if let Some(memory) = scrape.lineage_memory {
+            now.register(
+                "provledger_lineage_cache_bytes",
+                "Bytes of table blocks in the lineage database's block cache",
+                ConstGauge::new(memory.cache),
+            );
+            now.register(
+                "provledger_lineage_memtable_bytes",
+                "Bytes of writes in the lineage database's memtables (active and awaiting flush)",
+                ConstGauge::new(memory.memtables),
+            );
+        }
         if let Some(at) = scrape.checkpoint_time {
             let age = SystemTime::now()
                 .duration_since(at)

@@ -23,9 +23,15 @@ fn every_series_renders_from_the_start_and_counts_once() {
             tree_size: 7,
             lineage_indexed: 5,
             checkpoint_time: Some(SystemTime::now()),
+            lineage_memory: Some(LineageMemory {
+                cache: 4096,
+                memtables: 1234,
+            }),
         })
         .unwrap();
     let value = |p: &str| line(&text, p).unwrap_or_else(|| panic!("{p} missing:\n{text}"));
+    assert_eq!(value("provledger_lineage_cache_bytes"), "4096");
+    assert_eq!(value("provledger_lineage_memtable_bytes"), "1234");
     assert_eq!(
         value("provledger_appends_total{outcome=\"appended\",code=\"OK\"}"),
         "1"
