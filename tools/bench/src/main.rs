@@ -123,22 +123,19 @@ fn proofs_only(args: &Args, data: &std::path::Path, size: u64, settle: f64) -> R
     let after_start = srv.rss_mib()?;
     std::thread::sleep(Duration::from_secs_f64(settle));
     let span = Duration::from_secs_f64(args.proof_seconds);
-    let inc = rt.block_on(proofs::query(
-        &srv.url,
-        size,
-        proofs::ProofKind::Inclusion,
-        args.proof_clients,
-        span,
-    ))?;
+    let ask = |kind| {
+        rt.block_on(proofs::query(
+            &srv.url,
+            size,
+            kind,
+            args.proof_clients,
+            span,
+        ))
+    };
+    let inc = ask(proofs::ProofKind::Inclusion)?;
     let (rss, peak) = srv.rss_mib()?;
     let cpu = srv.cpu_seconds()?;
-    let floor = rt.block_on(proofs::query(
-        &srv.url,
-        size,
-        proofs::ProofKind::Floor,
-        args.proof_clients,
-        span,
-    ))?;
+    let floor = ask(proofs::ProofKind::Floor)?;
     srv.stop()?;
     let (i50, i99, _) = latency_ms(inc.latencies.clone());
     let (f50, f99, _) = latency_ms(floor.latencies.clone());
@@ -318,27 +315,18 @@ fn run(args: Args) -> Result<()> {
     for &size in &args.sizes {
         let load = proofs::load(&big, size, &work.keys)?;
         let (srv, restart) = rt.block_on(ServerProcess::start(&big))?;
-        let inc = rt.block_on(proofs::query(
-            &srv.url,
-            size,
-            proofs::ProofKind::Inclusion,
-            args.proof_clients,
-            span,
-        ))?;
-        let con = rt.block_on(proofs::query(
-            &srv.url,
-            size,
-            proofs::ProofKind::Consistency,
-            args.proof_clients,
-            span,
-        ))?;
-        let floor = rt.block_on(proofs::query(
-            &srv.url,
-            size,
-            proofs::ProofKind::Floor,
-            args.proof_clients,
-            span,
-        ))?;
+        let ask = |kind| {
+            rt.block_on(proofs::query(
+                &srv.url,
+                size,
+                kind,
+                args.proof_clients,
+                span,
+            ))
+        };
+        let inc = ask(proofs::ProofKind::Inclusion)?;
+        let con = ask(proofs::ProofKind::Consistency)?;
+        let floor = ask(proofs::ProofKind::Floor)?;
         let (rss, peak) = srv.rss_mib()?;
         srv.stop()?;
         let (i50, i99, _) = latency_ms(inc.latencies.clone());
