@@ -215,6 +215,7 @@ impl Lookups {
                 .name("provledger-index-writer".into())
                 .spawn(move || {
                     crate::threads::lower_current_thread(crate::threads::FOLLOWER_NICE);
+                    crate::threads::lower_current_io();
                     write_loop(&indexes, &shared, size)
                 })
                 .map_err(StoreError::Io)?

@@ -199,6 +199,7 @@ impl Lineage {
                 .name("provledger-lineage".into())
                 .spawn(move || {
                     crate::threads::lower_current_thread(crate::threads::FOLLOWER_NICE);
+                    crate::threads::lower_current_io();
                     let fail = |e: LineageError| {
                         tracing::error!(error = %e, "lineage indexer stopped");
                         *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());

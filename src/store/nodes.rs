@@ -277,7 +277,12 @@ impl NodeSyncer {
         let (stop, stopped) = channel();
         let thread = std::thread::Builder::new()
             .name("tree-sync".into())
-            .spawn(move || sync_loop(&files, &written, synced, &stopped))?;
+            .spawn(move || {
+                // Off the acknowledgement path: nodes not yet synced are recomputed from the
+                // leaves on open.
+                crate::threads::lower_current_io();
+                sync_loop(&files, &written, synced, &stopped)
+            })?;
         Ok(NodeSyncer {
             stop: Some(stop),
             thread: Some(thread),
