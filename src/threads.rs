@@ -19,9 +19,10 @@
 //!
 //! Both kinds also get the idle I/O class ([`lower_current_io`]): their writes and fsyncs
 //! (lineage tables and journals, hash-index shards and their growth, the tree's node files)
-//! then wait while the sequencer's commit fsyncs are queued at the disk. Without it, a burst of
-//! background writes made consecutive commit syncs 7-15 ms each instead of under 1 ms, and the
-//! acknowledgements behind them queued past 25 ms (README, Soak). The block layer's scheduler
+//! then wait while the sequencer's commit fsyncs are queued at the disk. Without it, a trace
+//! of a soak caught five commit syncs in a row taking 7-15 ms each (94% of a soak's syncs take
+//! under 1 ms), and acknowledgements wait behind such runs; in 10-minute soaks its effect could
+//! not be told apart from run-to-run variation (README, Soak). The block layer's scheduler
 //! must support I/O classes (mq-deadline and BFQ do; with `none` the class is ignored), and the
 //! idle class still gets the disk whenever the commit path leaves it free, which between
 //! batches it does.
