@@ -123,15 +123,7 @@ fn proofs_only(args: &Args, data: &std::path::Path, size: u64, settle: f64) -> R
     let after_start = srv.rss_mib()?;
     std::thread::sleep(Duration::from_secs_f64(settle));
     let span = Duration::from_secs_f64(args.proof_seconds);
-    let ask = |kind| {
-        rt.block_on(proofs::query(
-            &srv.url,
-            size,
-            kind,
-            args.proof_clients,
-            span,
-        ))
-    };
+    let ask = proofs::asker(&rt, srv.url.clone(), size, args.proof_clients, span);
     let inc = ask(proofs::ProofKind::Inclusion)?;
     let (rss, peak) = srv.rss_mib()?;
     let cpu = srv.cpu_seconds()?;
@@ -315,15 +307,7 @@ fn run(args: Args) -> Result<()> {
     for &size in &args.sizes {
         let load = proofs::load(&big, size, &work.keys)?;
         let (srv, restart) = rt.block_on(ServerProcess::start(&big))?;
-        let ask = |kind| {
-            rt.block_on(proofs::query(
-                &srv.url,
-                size,
-                kind,
-                args.proof_clients,
-                span,
-            ))
-        };
+        let ask = proofs::asker(&rt, srv.url.clone(), size, args.proof_clients, span);
         let inc = ask(proofs::ProofKind::Inclusion)?;
         let con = ask(proofs::ProofKind::Consistency)?;
         let floor = ask(proofs::ProofKind::Floor)?;

@@ -112,6 +112,17 @@ pub enum ProofKind {
     Floor,
 }
 
+/// [`query`] for one server and span, blocking on `rt`: call it once per proof kind.
+pub fn asker<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    url: String,
+    size: u64,
+    clients: usize,
+    duration: Duration,
+) -> impl Fn(ProofKind) -> Result<Run> + 'a {
+    move |kind| rt.block_on(query(&url, size, kind, clients, duration))
+}
+
 /// `clients` closed-loop callers asking random proofs against a log of `size` for `duration`.
 pub async fn query(
     url: &str,
