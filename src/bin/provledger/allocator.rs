@@ -11,9 +11,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read when it initialises (the `_RJEM_MALLOC_CONF` environment variable
 /// still overrides them). Freed pages go back to the system within about a quarter of a second
-/// instead of the default ten: under a steady load the memory kept for reuse then stays small
-/// and even. With ten seconds it varied by over 10 MiB between samples of a soak, with one
-/// second by up to 9 MiB; returning pages at once cost throughput (see the README's Soak).
+/// instead of the default ten, so the memory kept for reuse stays smaller: in soaks it varied
+/// by over 10 MiB between samples with ten seconds and reached 13.8 MiB with one; returning
+/// pages at once cost throughput (see the README's Soak).
 static CONF: [u8; 36] = *b"dirty_decay_ms:250,muzzy_decay_ms:0\0";
 
 /// The `malloc_conf` symbol jemalloc reads its options from: a C string pointer (thin, so
