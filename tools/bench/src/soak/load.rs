@@ -40,14 +40,19 @@ impl Plan {
     }
 }
 
-/// One window: answers that arrived in it, and the server sampled at its end.
+/// Samples of the server's RSS per window, evenly spaced, the last at the window's end.
+pub const RSS_SAMPLES: u32 = 10;
+
+/// One window: answers that arrived in it, the server's RSS through it, and the rest of the
+/// server sampled at its end.
 #[derive(Default)]
 pub struct Window {
     pub acked: u64,
     pub errors: u64,
     /// Latencies of the acknowledged appends, from their scheduled time.
     pub latencies: Vec<Duration>,
-    pub rss_mib: f64,
+    /// The server's RSS, [`RSS_SAMPLES`] times through the window.
+    pub rss_mib: Vec<f64>,
     /// What the server's allocator counts as allocated, when it reports it.
     pub allocated_mib: Option<f64>,
     /// Server CPU time in the window ÷ its length.
@@ -161,9 +166,13 @@ pub async fn run(
         let mut cpu_before = srv.cpu_seconds()?;
         let mut slow_before = scrape::sample(url).await?.slow;
         let mut samples = Vec::with_capacity(plan.windows);
+        let step = window / RSS_SAMPLES;
         for w in 0..plan.windows {
-            tokio::time::sleep_until(start + window * (w as u32 + 1)).await;
-            let (rss, _) = srv.rss_mib()?;
+            let mut rss = Vec::with_capacity(RSS_SAMPLES as usize);
+            for k in 1..=RSS_SAMPLES {
+                tokio::time::sleep_until(start + window * w as u32 + step * k).await;
+                rss.push(srv.rss_mib()?.0);
+            }
             let cpu = srv.cpu_seconds()?;
             let scraped = scrape::sample(url).await?;
             samples.push((

@@ -7,16 +7,20 @@
 //!   append, each at its own index;
 //! - kept up: acknowledged appends per second over the soak (first scheduled append to last
 //!   answer) at least 97% of the target;
-//! - RSS stable: after the warm-up, (max − min) ÷ min of the server's RSS at window ends ≤ 10%;
+//! - RSS stable: after the warm-up, the server's RSS level does not move by more than 10%
+//!   ((max − min) ÷ min of the windows' median RSS, each the median of the window's samples),
+//!   and no sample, however brief the peak it catches, exceeds 1.25 × that level's median;
 //! - latency stable: after the warm-up, no window's p99 above 2 × the median of the windows' p99.
 
-use super::load::{Outcome, Plan};
+use super::load::{Outcome, Plan, RSS_SAMPLES};
 use super::scrape::{Appends, SLOW_MS};
 use crate::stats::quantile;
 use std::time::Duration;
 
-/// Allowed RSS spread after the warm-up, as a fraction of the minimum.
+/// Allowed spread of the windows' median RSS after the warm-up, as a fraction of the smallest.
 const RSS_SPREAD: f64 = 0.10;
+/// Allowed RSS sample after the warm-up, as a multiple of the median of the windows' medians.
+const RSS_PEAK: f64 = 1.25;
 /// Allowed window p99, as a multiple of the median window p99 after the warm-up.
 const P99_FACTOR: f64 = 2.0;
 /// Least acknowledged rate, as a fraction of the target.
@@ -59,6 +63,13 @@ fn window_latency(lat: &[Duration]) -> (f64, f64, f64) {
     )
 }
 
+/// The median of `values` (0 when there are none).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// The smallest and largest of `values` (infinity and 0 when there are none).
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, 0.0), |(lo, hi), v| (lo.min(v), hi.max(v)))
@@ -73,22 +84,23 @@ pub fn print(f: &Found) -> Verdict {
     let first_steady = if warm < o.windows.len() { warm } else { 0 };
 
     println!(
-        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | syncs > {SLOW_MS} ms |"
+        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB (median) | RSS max MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | syncs > {SLOW_MS} ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut p99s = Vec::with_capacity(o.windows.len());
     for (i, w) in o.windows.iter().enumerate() {
         let (p50, p99, max) = window_latency(&w.latencies);
         p99s.push(p99);
         println!(
-            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} |",
+            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} |",
             i + 1,
             if i < first_steady { " (warm-up)" } else { "" },
             (i + 1) as f64 * secs,
             w.acked,
             w.acked as f64 / secs,
             w.errors,
-            w.rss_mib,
+            median(&w.rss_mib),
+            min_max(w.rss_mib.iter().copied()).1,
             w.allocated_mib
                 .map_or_else(|| "—".to_string(), |m| format!("{m:.1}")),
             w.cpu_cores,
@@ -102,11 +114,12 @@ pub fn print(f: &Found) -> Verdict {
 
     let steady = &o.windows[first_steady..];
     let steady_p99 = &p99s[first_steady..];
-    let (rss_min, rss_max) = min_max(steady.iter().map(|w| w.rss_mib));
+    let levels: Vec<f64> = steady.iter().map(|w| median(&w.rss_mib)).collect();
+    let (rss_min, rss_max) = min_max(levels.iter().copied());
     let spread = (rss_max - rss_min) / rss_min;
-    let mut sorted = steady_p99.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median_p99 = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let level = median(&levels);
+    let peak = min_max(steady.iter().flat_map(|w| w.rss_mib.iter().copied())).1;
+    let median_p99 = median(steady_p99);
     let (worst_window, worst_p99) = steady_p99.iter().enumerate().fold(
         (0, 0.0),
         |best, (i, &p)| if p > best.1 { (i, p) } else { best },
@@ -143,8 +156,9 @@ pub fn print(f: &Found) -> Verdict {
         println!("  - {e}");
     }
     println!(
-        "- server RSS {steady_note}: min {rss_min:.1} MiB, max {rss_max:.1} MiB, spread (max − min) ÷ min = **{:.1}%**",
-        100.0 * spread
+        "- server RSS {steady_note}, {RSS_SAMPLES} samples per window: the windows' medians min {rss_min:.1} MiB, max {rss_max:.1} MiB, spread (max − min) ÷ min = **{:.1}%**; their median {level:.1} MiB; highest sample {peak:.1} MiB = **{:.2} ×** that median",
+        100.0 * spread,
+        peak / level
     );
     if steady.iter().any(|w| w.allocated_mib.is_some()) {
         let (min, max) = min_max(steady.iter().filter_map(|w| w.allocated_mib));
@@ -207,6 +221,11 @@ pub fn print(f: &Found) -> Verdict {
             100.0 * RSS_SPREAD
         ));
     }
+    if peak > RSS_PEAK * level {
+        failed.push(format!(
+            "RSS sample {peak:.1} MiB > {RSS_PEAK} × the median level {level:.1} MiB"
+        ));
+    }
     if worst_p99 > P99_FACTOR * median_p99 {
         failed.push(format!(
             "window p99 {worst_p99:.2} ms > {P99_FACTOR} × median {median_p99:.2} ms"
@@ -214,15 +233,16 @@ pub fn print(f: &Found) -> Verdict {
     }
     let stable = correct && failed.is_empty();
     println!(
-        "\nCriteria: no errors; server counter and log after restart equal to the acknowledgements; at least {:.0}% of the target rate; RSS spread ≤ {:.0}% and every window p99 ≤ {P99_FACTOR} × the median window p99, {steady_note}.\n",
+        "\nCriteria: no errors; server counter and log after restart equal to the acknowledgements; at least {:.0}% of the target rate; spread of the windows' median RSS ≤ {:.0}%, no RSS sample above {RSS_PEAK} × their median, and every window p99 ≤ {P99_FACTOR} × the median window p99, {steady_note}.\n",
         100.0 * KEEP_UP,
         100.0 * RSS_SPREAD
     );
     if failed.is_empty() {
         println!(
-            "soak: PASS — {} appends at {achieved:.0}/s, 0 errors, RSS spread {:.1}%, max window p99 {:.2} × median",
+            "soak: PASS — {} appends at {achieved:.0}/s, 0 errors, median RSS spread {:.1}%, RSS peak {:.2} × level, max window p99 {:.2} × median",
             o.acked,
             100.0 * spread,
+            peak / level,
             if median_p99 > 0.0 {
                 worst_p99 / median_p99
             } else {
