@@ -12,10 +12,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options, read when it initialises (the `_RJEM_MALLOC_CONF` environment variable
 /// still overrides them). Freed pages go back to the system within about 50 ms instead of the
 /// default ten seconds, so the memory kept for reuse stays small: in soaks it varied by over
-/// 10 MiB between samples with ten seconds and reached 13.8 MiB with one; at 250 ms the resident
-/// size still jumped by 5–9 MiB for a moment each time the lineage database freed a flushed
-/// memtable. Returning pages at once (0) takes the purging onto the threads that free and cost
-/// 10–13% of ingest throughput; 50 ms leaves it to the background thread (see the README's
+/// 10 MiB between samples with ten seconds and reached 13.8 MiB with one; sampled every 0.5 s,
+/// the resident size moved within a 10 s window by 9.5 MiB on average at 250 ms and by 6.8 at
+/// 50 ms. Returning pages at once (0) takes the purging onto the threads that free and cost
+/// 5–12% of ingest throughput; 50 ms leaves it to the background thread (see the README's
 /// Soak).
 static CONF: [u8; 35] = *b"dirty_decay_ms:50,muzzy_decay_ms:0\0";
 
