@@ -26,6 +26,12 @@ pub type Bytes = fjall::Slice;
 /// about 12 MiB between 10 s samples of a soak, at 4 MiB by about 6 (2 MiB cut it little more
 /// and cost compaction CPU).
 const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+/// Most bytes of writes the memtables may hold before the indexer waits for flushes: four
+/// memtables' worth. fjall does not hold writers back when its flushes fall behind, and its
+/// one thread runs only on otherwise idle CPU, so on a machine kept busy by other work the
+/// memtables grew without bound (over 900 MiB in 8 minutes of a soak beside a compiler) until
+/// the indexer was made to wait here.
+pub const MAX_UNFLUSHED_BYTES: u64 = 4 * MEMTABLE_BYTES;
 /// Size of the tables flushes and compactions write (fjall's default is 64 MiB). A table is
 /// fsynced once, when complete, so all of it goes to disk at once, and the log's own fsyncs on
 /// the same file system wait behind such bursts: smaller tables make them shorter.
@@ -114,6 +120,11 @@ impl LineageDb {
         }
     }
 
+    /// True when the memtables hold more than `limit` bytes of writes not yet flushed.
+    pub fn flushes_behind(&self, limit: u64) -> bool {
+        self.db.write_buffer_size() > limit
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, fjall::Error> {
         self.keyspace.get(key)
@@ -179,6 +190,21 @@ mod tests {
         assert_eq!(db.get([b'k', 9]).unwrap().as_deref(), Some(&[9u8; 3][..]));
         db.clear().unwrap();
         assert!(db.get([b'k', 9]).unwrap().is_none());
+    }
+
+    #[test]
+    fn writes_not_yet_flushed_are_counted_until_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LineageDb::open(&dir.path().join("lineage"), 1 << 20).unwrap();
+        assert!(!db.flushes_behind(0));
+        let mut batch = db.batch();
+        for i in 0u32..1000 {
+            batch.insert(i.to_be_bytes(), [7u8; 1000]);
+        }
+        db.apply(batch).unwrap();
+        // About 1 MB written, below one memtable, so nothing has been flushed.
+        assert!(db.flushes_behind(512 * 1024));
+        assert!(!db.flushes_behind(MAX_UNFLUSHED_BYTES));
     }
 
     #[test]

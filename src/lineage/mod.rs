@@ -28,6 +28,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 pub(crate) use indexer::decode_event;
+
+/// How long the indexer sleeps before looking again when the database's flushes are behind.
+const FLUSH_WAIT: Duration = Duration::from_millis(10);
 pub use query::{DescendantsFrom, DescendantsQuery};
 
 /// Bounds and settings of lineage indexing and queries.
@@ -217,6 +220,10 @@ impl Lineage {
                         let size = store.size();
                         if mark.indexed >= size {
                             follow.wait_beyond(size, Duration::from_millis(100));
+                            continue;
+                        }
+                        if tree.flushes_behind(db::MAX_UNFLUSHED_BYTES) {
+                            std::thread::sleep(FLUSH_WAIT);
                             continue;
                         }
                         let to = size.min(mark.indexed + indexer::CHUNK);
