@@ -21,8 +21,8 @@
 //! (lineage tables and journals, hash-index shards and their growth, the tree's node files)
 //! then wait while the sequencer's commit fsyncs are queued at the disk. Without it, a trace
 //! of a soak caught the sequencer waiting 7-15 ms on the disk five times within 0.22 s (94% of
-//! a soak's commit syncs take under 1 ms), and acknowledgements wait behind such runs; in 10-minute soaks its effect could
-//! not be told apart from run-to-run variation (README, Soak). The block layer's scheduler
+//! a soak's commit syncs take under 1 ms), and acknowledgements wait behind such runs; in
+//! 10-minute soaks its effect could not be told apart from run-to-run variation (README, Soak). The block layer's scheduler
 //! must support I/O classes (mq-deadline and BFQ do; with `none` the class is ignored), and the
 //! idle class still gets the disk whenever the commit path leaves it free, which between
 //! batches it does.

@@ -193,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_not_yet_flushed_are_counted_until_a_flush() {
+    fn writes_not_yet_flushed_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let db = LineageDb::open(&dir.path().join("lineage"), 1 << 20).unwrap();
         assert!(!db.flushes_behind(0));

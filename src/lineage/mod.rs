@@ -28,10 +28,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 pub(crate) use indexer::decode_event;
+pub use query::{DescendantsFrom, DescendantsQuery};
 
 /// How long the indexer sleeps before looking again when the database's flushes are behind.
 const FLUSH_WAIT: Duration = Duration::from_millis(10);
-pub use query::{DescendantsFrom, DescendantsQuery};
 
 /// Bounds and settings of lineage indexing and queries.
 #[derive(Debug, Clone)]
