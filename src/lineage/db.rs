@@ -15,6 +15,7 @@
 
 use std::ops::RangeBounds;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Bytes as the database returns them.
 pub type Bytes = fjall::Slice;
@@ -27,11 +28,21 @@ pub type Bytes = fjall::Slice;
 /// and cost compaction CPU).
 const MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
 /// Most bytes of writes the memtables may hold before the indexer waits for flushes: four
-/// memtables' worth. fjall does not hold writers back when its flushes fall behind, and its
-/// one thread runs only on otherwise idle CPU, so on a machine kept busy by other work the
-/// memtables grew without bound (over 900 MiB in 8 minutes of a soak beside a compiler) until
-/// the indexer was made to wait here.
-pub const MAX_UNFLUSHED_BYTES: u64 = 4 * MEMTABLE_BYTES;
+/// memtables' worth, so memory stays bounded while flushes are behind.
+const MAX_UNFLUSHED_MEMTABLES: u64 = 4;
+/// Most batches applied while the memtables hold more than one memtable's worth, before the
+/// indexer waits for a flush. fjall 3.1's worker can deadlock on its own mailbox: every batch
+/// committed while the active memtable is over its size posts a rotation request to a queue of
+/// 1,000 that only the worker reads, and the worker, on taking the first of them, posts its
+/// flush to that same queue with a blocking send. A single worker busy compacting while a
+/// writer commits a thousand small batches therefore never flushes again; a writer that then
+/// waits for flushes waits for ever, and one that does not grows the memtables without bound
+/// (most likely what grew them past 900 MiB in a soak before the byte bound above existed).
+/// Reproduced with batches of 10 entries and 4 MiB memtables, and by the test below. A batch
+/// can post a request only while the memtables hold more than one memtable's worth, and once
+/// they hold less, a flush has run after every request posted before it; counting such batches
+/// from that moment bounds the requests queued, well below 1,000.
+const MAX_BATCHES_OVER: u32 = 500;
 /// Size of the tables flushes and compactions write (fjall's default is 64 MiB). A table is
 /// fsynced once, when complete, so all of it goes to disk at once, and the log's own fsyncs on
 /// the same file system wait behind such bursts: smaller tables make them shorter.
@@ -52,6 +63,9 @@ const KEYSPACE: &str = "lineage";
 pub struct LineageDb {
     db: fjall::Database,
     keyspace: fjall::Keyspace,
+    memtable_bytes: u64,
+    /// Batches applied since the memtables were last seen holding at most `memtable_bytes`.
+    batches_over: AtomicU32,
 }
 
 impl std::fmt::Debug for LineageDb {
@@ -81,18 +95,27 @@ impl LineageDb {
     /// A directory that holds no readable database (damaged, or an older format) is emptied
     /// and a new database created: the caller rebuilds the indexes from the log.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, fjall::Error> {
-        match Self::open_existing(dir, cache_bytes) {
+        Self::open_sized(dir, cache_bytes, MEMTABLE_BYTES)
+    }
+
+    /// [`LineageDb::open`] with memtables of `memtable_bytes` (tests use small ones).
+    fn open_sized(dir: &Path, cache_bytes: u64, memtable_bytes: u64) -> Result<Self, fjall::Error> {
+        match Self::open_existing(dir, cache_bytes, memtable_bytes) {
             Ok(db) => Ok(db),
             Err(e) if dir.exists() => {
                 tracing::warn!(error = %e, "lineage database unreadable; rebuilding it from the log");
                 std::fs::remove_dir_all(dir)?;
-                Self::open_existing(dir, cache_bytes)
+                Self::open_existing(dir, cache_bytes, memtable_bytes)
             }
             Err(e) => Err(e),
         }
     }
 
-    fn open_existing(dir: &Path, cache_bytes: u64) -> Result<Self, fjall::Error> {
+    fn open_existing(
+        dir: &Path,
+        cache_bytes: u64,
+        memtable_bytes: u64,
+    ) -> Result<Self, fjall::Error> {
         // fjall starts its flush and compaction threads here; they inherit a lower priority,
         // so they do not take the cores acknowledgements need.
         let db = crate::threads::with_lower_priority(crate::threads::BACKGROUND_NICE, || {
@@ -104,12 +127,17 @@ impl LineageDb {
         })?;
         let keyspace = db.keyspace(KEYSPACE, || {
             fjall::KeyspaceCreateOptions::default()
-                .max_memtable_size(MEMTABLE_BYTES)
+                .max_memtable_size(memtable_bytes)
                 .compaction_strategy(std::sync::Arc::new(
                     fjall::compaction::Leveled::default().with_table_target_size(TABLE_BYTES),
                 ))
         })?;
-        Ok(LineageDb { db, keyspace })
+        Ok(LineageDb {
+            db,
+            keyspace,
+            memtable_bytes,
+            batches_over: AtomicU32::new(0),
+        })
     }
 
     /// What the database holds in memory: its block cache and its memtables.
@@ -120,9 +148,17 @@ impl LineageDb {
         }
     }
 
-    /// True when the memtables hold more than `limit` bytes of writes not yet flushed.
-    pub fn flushes_behind(&self, limit: u64) -> bool {
-        self.db.write_buffer_size() > limit
+    /// True when the writer must wait for flushes before applying another batch: the memtables
+    /// hold more than [`MAX_UNFLUSHED_MEMTABLES`] memtables' worth of writes, or more than one
+    /// memtable's worth after [`MAX_BATCHES_OVER`] batches.
+    pub fn flushes_behind(&self) -> bool {
+        let unflushed = self.db.write_buffer_size();
+        if unflushed <= self.memtable_bytes {
+            self.batches_over.store(0, Ordering::Relaxed);
+            return false;
+        }
+        unflushed > MAX_UNFLUSHED_MEMTABLES * self.memtable_bytes
+            || self.batches_over.load(Ordering::Relaxed) >= MAX_BATCHES_OVER
     }
 
     /// The value of `key`.
@@ -148,7 +184,11 @@ impl LineageDb {
 
     /// Applies every write of `batch`, atomically.
     pub fn apply(&self, batch: Batch) -> Result<(), fjall::Error> {
-        batch.inner.commit()
+        batch.inner.commit()?;
+        if self.db.write_buffer_size() > self.memtable_bytes {
+            self.batches_over.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Removes every entry.
@@ -195,16 +235,53 @@ mod tests {
     #[test]
     fn writes_not_yet_flushed_are_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let db = LineageDb::open(&dir.path().join("lineage"), 1 << 20).unwrap();
-        assert!(!db.flushes_behind(0));
+        // Memtables larger than anything written here, so nothing is rotated or flushed.
+        let db = LineageDb::open_sized(&dir.path().join("lineage"), 1 << 20, 64 << 20).unwrap();
+        assert!(!db.flushes_behind());
         let mut batch = db.batch();
         for i in 0u32..1000 {
             batch.insert(i.to_be_bytes(), [7u8; 1000]);
         }
         db.apply(batch).unwrap();
-        // About 1 MB written, below one memtable, so nothing has been flushed.
-        assert!(db.flushes_behind(512 * 1024));
-        assert!(!db.flushes_behind(MAX_UNFLUSHED_BYTES));
+        assert!(db.db.write_buffer_size() >= 1000 * 1000);
+        assert_eq!(db.batches_over.load(Ordering::Relaxed), 0);
+        assert!(!db.flushes_behind());
+    }
+
+    #[test]
+    fn small_batches_while_the_worker_compacts_do_not_stop_flushes() {
+        // Memtables of 64 KiB and batches of one small entry: the worker is always flushing or
+        // compacting while the writer commits thousands of batches per memtable, the case in
+        // which fjall's worker fills its own mailbox and stops for good unless the writer waits
+        // (see `MAX_BATCHES_OVER`). Without that wait this test fails: the writer waits on
+        // 256 KiB of unflushed writes that the stopped worker never flushes.
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(
+            LineageDb::open_sized(&dir.path().join("lineage"), 1 << 20, 64 * 1024).unwrap(),
+        );
+        let writer = db.clone();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for i in 0u64..BATCHES {
+                while writer.flushes_behind() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                let mut batch = writer.batch();
+                let key = blake3::hash(&i.to_le_bytes());
+                batch.insert(&key.as_bytes()[..16], [1u8; 8]);
+                writer.apply(batch).unwrap();
+            }
+            let _ = done.send(());
+        });
+        const BATCHES: u64 = 50_000;
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .is_ok(),
+            "the writer waited for flushes that never came ({} bytes unflushed)",
+            db.db.write_buffer_size()
+        );
+        assert!(db.db.write_buffer_size() <= MAX_UNFLUSHED_MEMTABLES * 64 * 1024 + 64 * 1024);
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl Lineage {
                             follow.wait_beyond(size, Duration::from_millis(100));
                             continue;
                         }
-                        if tree.flushes_behind(db::MAX_UNFLUSHED_BYTES) {
+                        if tree.flushes_behind() {
                             std::thread::sleep(FLUSH_WAIT);
                             continue;
                         }
