@@ -343,6 +343,18 @@ async fn scrape_after_a_known_workload_matches_it() {
             >= m.get("provledger_fsync_duration_seconds_sum"),
         "a commit includes its sync"
     );
+    // The parts of an acknowledgement the queue and the commit do not cover: every admitted
+    // append was timed once from arrival to the queue, and once from its answer to its receipt;
+    // the parts add up to no more than the acknowledgements' total.
+    assert_eq!(m.get("provledger_append_admission_seconds_count"), answered);
+    assert_eq!(m.get("provledger_append_answer_seconds_count"), answered);
+    assert!(
+        m.get("provledger_append_admission_seconds_sum")
+            + m.get("provledger_append_queue_wait_seconds_sum")
+            + m.get("provledger_append_answer_seconds_sum")
+            <= m.get("provledger_append_ack_duration_seconds_sum"),
+        "the parts of an acknowledgement exceed it"
+    );
 
     // Log and lineage state.
     assert_eq!(

@@ -293,6 +293,7 @@ impl Ledger {
         &self,
         envelope: Option<SignedEvent>,
     ) -> Result<Receipt, AppendError> {
+        let arrived = Instant::now();
         let admitted = self.admit(envelope)?;
         if let Some(wait) = existence::check(&admitted.payload, &self.store, &self.lineage, false)?
         {
@@ -303,16 +304,21 @@ impl Ledger {
             existence::check(&admitted.payload, &self.store, &self.lineage, true)?;
         }
         let answer = self.enqueue(admitted)?;
+        self.metrics.admitted(arrived.elapsed());
         let sequenced = answer
             .await
             .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
-        self.receipt(sequenced)
+        let answered_at = sequenced.answered_at;
+        let receipt = self.receipt(sequenced);
+        self.metrics.answered(answered_at.elapsed());
+        receipt
     }
 
     fn append_blocking_unrecorded(
         &self,
         envelope: Option<SignedEvent>,
     ) -> Result<Receipt, AppendError> {
+        let arrived = Instant::now();
         let admitted = self.admit(envelope)?;
         if let Some(wait) = existence::check(&admitted.payload, &self.store, &self.lineage, false)?
         {
@@ -322,10 +328,14 @@ impl Ledger {
             existence::check(&admitted.payload, &self.store, &self.lineage, true)?;
         }
         let answer = self.enqueue(admitted)?;
+        self.metrics.admitted(arrived.elapsed());
         let sequenced = answer
             .blocking_recv()
             .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
-        self.receipt(sequenced)
+        let answered_at = sequenced.answered_at;
+        let receipt = self.receipt(sequenced);
+        self.metrics.answered(answered_at.elapsed());
+        receipt
     }
 
     fn admit(&self, envelope: Option<SignedEvent>) -> Result<Admitted, AppendError> {

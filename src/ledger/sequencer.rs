@@ -75,6 +75,8 @@ pub struct Sequenced {
     pub duplicate: bool,
     /// A checkpoint whose tree includes the entry.
     pub checkpoint: Arc<SignedCheckpoint>,
+    /// When the sequencer sent this answer (for the answer-delay histogram).
+    pub answered_at: Instant,
 }
 
 /// One queued append and where its answer goes.
@@ -311,6 +313,7 @@ fn commit(
         }
     }
     let checkpoint = store.latest();
+    let answered_at = Instant::now();
     for (reply, outcome) in replies.into_iter().zip(outcomes) {
         let answer = match (outcome, &written) {
             (Outcome::Refused(e), _) => Err(e),
@@ -320,12 +323,14 @@ fn commit(
                 leaf_hash: hashes[pos].leaf,
                 duplicate: false,
                 checkpoint: checkpoint.clone(),
+                answered_at,
             }),
             (Outcome::DuplicateInBatch(pos), Ok(())) => Ok(Sequenced {
                 index: first_index + pos as u64,
                 leaf_hash: hashes[pos].leaf,
                 duplicate: true,
                 checkpoint: checkpoint.clone(),
+                answered_at,
             }),
             (Outcome::DuplicateInLog(original), _) => store
                 .leaf_hash(original)
@@ -335,6 +340,7 @@ fn commit(
                     leaf_hash,
                     duplicate: true,
                     checkpoint: checkpoint.clone(),
+                    answered_at,
                 }),
         };
         // The caller may have gone away; the entry stays written either way.

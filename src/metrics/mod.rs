@@ -268,6 +268,8 @@ pub struct Metrics {
     fsync_seconds: AtomicHistogram,
     queue_wait_seconds: AtomicHistogram,
     commit_seconds: AtomicHistogram,
+    admission_seconds: AtomicHistogram,
+    answer_seconds: AtomicHistogram,
     queue_depth: Gauge,
     alerts_raised: Counter,
     proofs: Queries,
@@ -326,6 +328,16 @@ impl Metrics {
             "provledger_commit_duration_seconds",
             "Time the sequencer spent on one batch: checks, duplicate lookups, writes, sync and answers",
         );
+        let admission_seconds = register_latency(
+            &mut registry,
+            "provledger_append_admission_seconds",
+            "Time from an append's arrival to its entering the queue: envelope checks, signature, field rules and any wait for parents to be indexed",
+        );
+        let answer_seconds = register_latency(
+            &mut registry,
+            "provledger_append_answer_seconds",
+            "Time from the sequencer's answer to the append's receipt being ready: waking the caller's task and building the receipt's inclusion proof",
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "provledger_append_queue_depth",
@@ -359,6 +371,8 @@ impl Metrics {
             fsync_seconds,
             queue_wait_seconds,
             commit_seconds,
+            admission_seconds,
+            answer_seconds,
             queue_depth,
             alerts_raised,
             proofs,
@@ -393,6 +407,16 @@ impl Metrics {
     /// An append waited `waited` in the queue before the sequencer took it.
     pub fn queue_waited(&self, waited: Duration) {
         self.queue_wait_seconds.observe_duration(waited);
+    }
+
+    /// An append took `took` from arrival to entering the queue.
+    pub fn admitted(&self, took: Duration) {
+        self.admission_seconds.observe_duration(took);
+    }
+
+    /// An append's receipt was ready `took` after the sequencer answered it.
+    pub fn answered(&self, took: Duration) {
+        self.answer_seconds.observe_duration(took);
     }
 
     /// The sequencer spent `took` on one batch, from taking it to the last answer sent.

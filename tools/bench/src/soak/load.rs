@@ -57,8 +57,8 @@ pub struct Window {
     pub allocated_mib: Option<f64>,
     /// Server CPU time in the window ÷ its length.
     pub cpu_cores: f64,
-    /// The server's acknowledgements, queue waits, commits and syncs in the window, all and slow
-    /// (its histograms).
+    /// The server's acknowledgements, admissions, queue waits, commits, syncs and answers in the
+    /// window, all and slow (its histograms).
     pub server: Slow,
 }
 

@@ -1,7 +1,7 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
-//! its clients saw acknowledged, counts the server's slow acknowledgements, queue waits,
-//! commits and syncs in each window (so a slow window can be placed in or outside the server),
+//! its clients saw acknowledged, counts the server's slow acknowledgements, admissions, queue
+//! waits, commits, syncs and answers in each window (so a slow window can be placed in or outside the server),
 //! and reads the memory its allocator counts as allocated (so a resident-size swing can be told
 //! apart from memory the allocator keeps for reuse).
 
@@ -46,6 +46,10 @@ impl Count {
 pub struct Slow {
     /// Acknowledgements (admission to durable answer).
     pub acks: Count,
+    /// Appends, by their time from arrival to the queue (admission).
+    pub admissions: Count,
+    /// Appends, by their time from the sequencer's answer to their receipt.
+    pub answers: Count,
     /// Appends taken from the queue, by their wait in it.
     pub waits: Count,
     /// Batches, by the time the sequencer spent on each (sync included).
@@ -59,6 +63,8 @@ impl Slow {
     pub fn since(&self, before: &Slow) -> Slow {
         Slow {
             acks: self.acks.since(before.acks),
+            admissions: self.admissions.since(before.admissions),
+            answers: self.answers.since(before.answers),
             waits: self.waits.since(before.waits),
             commits: self.commits.since(before.commits),
             syncs: self.syncs.since(before.syncs),
@@ -77,13 +83,15 @@ pub struct Sample {
     pub allocated_mib: Option<f64>,
 }
 
-/// Scrapes `{url}/metrics` for the server's acknowledgement, queue wait, commit and sync times
-/// and the memory its allocator counts as allocated.
+/// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit,
+/// sync and answer times and the memory its allocator counts as allocated.
 pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
     let slow = Slow {
         acks: over(&text, "provledger_append_ack_duration_seconds", &le)?,
+        admissions: over(&text, "provledger_append_admission_seconds", &le)?,
+        answers: over(&text, "provledger_append_answer_seconds", &le)?,
         waits: over(&text, "provledger_append_queue_wait_seconds", &le)?,
         commits: over(&text, "provledger_commit_duration_seconds", &le)?,
         syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
