@@ -331,6 +331,13 @@ async fn scrape_after_a_known_workload_matches_it() {
         (1.0..=batches).contains(&fsyncs),
         "{fsyncs} fsyncs, {batches} batches"
     );
+    // sled's flush is timed inside every sync, so never longer than the syncs in all.
+    assert_eq!(m.get("provledger_sled_flush_seconds_count"), fsyncs);
+    assert!(
+        m.get("provledger_sled_flush_seconds_sum")
+            <= m.get("provledger_fsync_duration_seconds_sum"),
+        "sled's flush is part of the sync"
+    );
     assert_eq!(m.get("provledger_append_queue_depth"), 0.0);
     // Every admitted append waited in the queue once; every batch was timed once.
     assert_eq!(

@@ -147,7 +147,7 @@ impl Ledger {
         }
         let lookups = Arc::new(Lookups::open(index_dir, &store, faults)?);
         let metrics = Arc::new(Metrics::new());
-        store.time_syncs(metrics.fsync_histogram());
+        store.time_syncs(metrics.sync_timers());
         let store = Arc::new(store);
         let lineage = Lineage::open_counted(
             &index_dir.join("lineage"),

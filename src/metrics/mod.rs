@@ -266,6 +266,7 @@ pub struct Metrics {
     ack_seconds: AtomicHistogram,
     batch_entries: AtomicHistogram,
     fsync_seconds: AtomicHistogram,
+    sled_flush_seconds: AtomicHistogram,
     queue_wait_seconds: AtomicHistogram,
     commit_seconds: AtomicHistogram,
     admission_seconds: AtomicHistogram,
@@ -318,6 +319,11 @@ impl Metrics {
             "provledger_fsync_duration_seconds",
             "Time to make one batch durable (database flush and fsyncs)",
         );
+        let sled_flush_seconds = register_latency(
+            &mut registry,
+            "provledger_sled_flush_seconds",
+            "Time sled took to write its buffers to its file within one batch's sync (the rest of the sync is fsyncs)",
+        );
         let queue_wait_seconds = register_latency(
             &mut registry,
             "provledger_append_queue_wait_seconds",
@@ -369,6 +375,7 @@ impl Metrics {
             ack_seconds,
             batch_entries,
             fsync_seconds,
+            sled_flush_seconds,
             queue_wait_seconds,
             commit_seconds,
             admission_seconds,
@@ -424,9 +431,13 @@ impl Metrics {
         self.commit_seconds.observe_duration(took);
     }
 
-    /// The histogram of batch fsync times (the store records into it).
-    pub fn fsync_histogram(&self) -> AtomicHistogram {
-        self.fsync_seconds.clone()
+    /// The histograms of batch sync times and of sled's flush within them (the store records
+    /// into them).
+    pub fn sync_timers(&self) -> crate::store::SyncTimers {
+        crate::store::SyncTimers {
+            sync: self.fsync_seconds.clone(),
+            flush: self.sled_flush_seconds.clone(),
+        }
     }
 
     /// The counter of contamination alerts (the lineage indexer adds to it).

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Flush-and-fsync for one sled database directory.
 #[derive(Debug)]
@@ -33,12 +34,15 @@ impl Durability {
         })
     }
 
-    /// Makes everything written to `db` so far durable.
-    pub fn sync(&mut self, db: &sled::Db) -> Result<(), sled::Error> {
+    /// Makes everything written to `db` so far durable; returns how long sled's own flush (its
+    /// buffers written to its file) took, the rest being fsyncs.
+    pub fn sync(&mut self, db: &sled::Db) -> Result<Duration, sled::Error> {
+        let started = Instant::now();
         self.faults.run(Step::SledFlush, || db.flush())?;
+        let flushed = started.elapsed();
         self.faults.run(Step::DbFsync, || self.db_file.sync_all())?;
         self.sync_blobs()?;
-        Ok(())
+        Ok(flushed)
     }
 
     fn sync_blobs(&mut self) -> io::Result<()> {

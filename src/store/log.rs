@@ -56,6 +56,15 @@ pub struct Appended {
     pub checkpoint: Arc<SignedCheckpoint>,
 }
 
+/// Histograms a store records its batch syncs into.
+#[derive(Debug, Clone)]
+pub struct SyncTimers {
+    /// Each batch's whole sync: sled's flush, then the fsyncs.
+    pub sync: AtomicHistogram,
+    /// sled's flush alone (its buffers written to its file).
+    pub flush: AtomicHistogram,
+}
+
 /// The append side: only the holder of the checkpoint key has one.
 struct Writer<H: TreeHasher> {
     signer: NoteSigner,
@@ -86,7 +95,7 @@ pub struct LogStore<H: TreeHasher = Blake3> {
     /// The write path's fault-injection hook: a zero-sized no-op in production builds.
     faults: Faults,
     /// Where each batch's sync time goes (set by the ledger; None for tools and tests).
-    sync_seconds: Option<AtomicHistogram>,
+    sync_seconds: Option<SyncTimers>,
     hasher: PhantomData<H>,
 }
 
@@ -385,9 +394,10 @@ impl<H: TreeHasher> LogStore<H> {
         }
     }
 
-    /// Records the time of every batch's sync (flush and fsyncs) in `histogram`.
-    pub fn time_syncs(&mut self, histogram: AtomicHistogram) {
-        self.sync_seconds = Some(histogram);
+    /// Records the time of every batch's sync (sled's flush and the fsyncs) and of its flush
+    /// alone.
+    pub fn time_syncs(&mut self, timers: SyncTimers) {
+        self.sync_seconds = Some(timers);
     }
 
     /// The published tree size.
@@ -456,10 +466,11 @@ impl<H: TreeHasher> LogStore<H> {
             .and_then(|()| {
                 let started = Instant::now();
                 let synced = w.durability.sync(&self.db);
-                if let Some(h) = &self.sync_seconds {
-                    h.observe_duration(started.elapsed());
+                if let (Some(timers), Ok(flushed)) = (&self.sync_seconds, &synced) {
+                    timers.sync.observe_duration(started.elapsed());
+                    timers.flush.observe_duration(*flushed);
                 }
-                synced
+                synced.map(|_| ())
             });
         if let Err(e) = written {
             // The batch may or may not be on disk: only a reopen can tell.

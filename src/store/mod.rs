@@ -25,4 +25,4 @@ pub use error::StoreError;
 pub use leaves::{
     Chunk, ChunkDecodeError, MAX_CHUNK_BYTES, MAX_CHUNK_LEAVES, encode_chunk, split_into_chunks,
 };
-pub use log::{Appended, LogStore};
+pub use log::{Appended, LogStore, SyncTimers};

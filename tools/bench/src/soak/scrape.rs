@@ -1,7 +1,7 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
 //! its clients saw acknowledged, counts the server's slow acknowledgements, admissions, queue
-//! waits, commits, syncs and answers in each window (so a slow window can be placed in or outside the server),
+//! waits, commits, syncs (and sled's flushes within them) and answers in each window (so a slow window can be placed in or outside the server),
 //! and reads the memory its allocator counts as allocated (so a resident-size swing can be told
 //! apart from memory the allocator keeps for reuse).
 
@@ -56,6 +56,8 @@ pub struct Slow {
     pub commits: Count,
     /// Batch syncs.
     pub syncs: Count,
+    /// sled's flushes, the part of each sync before its fsyncs.
+    pub flushes: Count,
 }
 
 impl Slow {
@@ -68,6 +70,7 @@ impl Slow {
             waits: self.waits.since(before.waits),
             commits: self.commits.since(before.commits),
             syncs: self.syncs.since(before.syncs),
+            flushes: self.flushes.since(before.flushes),
         }
     }
 }
@@ -84,7 +87,7 @@ pub struct Sample {
 }
 
 /// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit,
-/// sync and answer times and the memory its allocator counts as allocated.
+/// sync, sled flush and answer times and the memory its allocator counts as allocated.
 pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
@@ -95,6 +98,7 @@ pub async fn sample(url: &str) -> Result<Sample> {
         waits: over(&text, "provledger_append_queue_wait_seconds", &le)?,
         commits: over(&text, "provledger_commit_duration_seconds", &le)?,
         syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
+        flushes: over(&text, "provledger_sled_flush_seconds", &le)?,
     };
     let allocated_mib = gauge(&text, "provledger_allocator_allocated_bytes")?
         .map(|bytes| bytes / (1024.0 * 1024.0));
