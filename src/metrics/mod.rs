@@ -322,7 +322,7 @@ impl Metrics {
         let sled_flush_seconds = register_latency(
             &mut registry,
             "provledger_sled_flush_seconds",
-            "Time sled took to write its buffers to its file within one batch's sync (the rest of the sync is fsyncs)",
+            "Time sled's flush took within one batch's sync: writing its buffers to its file and waiting for that range to reach the disk (sync_file_range); the rest of the sync is the fsyncs of the file's metadata and blobs",
         );
         let queue_wait_seconds = register_latency(
             &mut registry,

@@ -34,8 +34,9 @@ impl Durability {
         })
     }
 
-    /// Makes everything written to `db` so far durable; returns how long sled's own flush (its
-    /// buffers written to its file) took, the rest being fsyncs.
+    /// Makes everything written to `db` so far durable; returns how long sled's own flush took
+    /// (its buffers written to its file and that range waited for with `sync_file_range`), the
+    /// rest being fsyncs.
     pub fn sync(&mut self, db: &sled::Db) -> Result<Duration, sled::Error> {
         let started = Instant::now();
         self.faults.run(Step::SledFlush, || db.flush())?;

@@ -61,7 +61,7 @@ pub struct Appended {
 pub struct SyncTimers {
     /// Each batch's whole sync: sled's flush, then the fsyncs.
     pub sync: AtomicHistogram,
-    /// sled's flush alone (its buffers written to its file).
+    /// sled's flush alone (its buffers written to its file and waited for on the disk).
     pub flush: AtomicHistogram,
 }
 
