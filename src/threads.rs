@@ -56,19 +56,30 @@ pub fn lower_current_io() {
 /// Runs `f` on a new thread whose nice value is `nice` (or the caller's, if that is already
 /// higher), whose policy is `SCHED_IDLE` (where the system allows it) and whose I/O class is
 /// idle, and returns its result; threads that `f` starts inherit that priority. A panic in `f`
-/// is resumed in the caller.
+/// is resumed in the caller. The thread is named [`LOWERED_THREAD`], not after its caller, so
+/// that while it runs it is not taken for the caller.
 pub fn with_lower_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
-        let thread = scope.spawn(|| {
-            lower_own_priority(nice);
-            f()
-        });
+        let spawned = std::thread::Builder::new()
+            .name(LOWERED_THREAD.into())
+            .spawn_scoped(scope, || {
+                lower_own_priority(nice);
+                f()
+            });
+        // As `Scope::spawn` does, a thread the system cannot start is a panic.
+        let thread = match spawned {
+            Ok(thread) => thread,
+            Err(e) => panic!("could not start a lower-priority thread: {e}"),
+        };
         match thread.join() {
             Ok(value) => value,
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
 }
+
+/// The name of the short-lived thread [`with_lower_priority`] runs its closure on.
+pub const LOWERED_THREAD: &str = "lowered-start";
 
 #[cfg(target_os = "linux")]
 fn set_own_nice(nice: i32) {
