@@ -308,10 +308,7 @@ impl Ledger {
         let sequenced = answer
             .await
             .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
-        let answered_at = sequenced.answered_at;
-        let receipt = self.receipt(sequenced);
-        self.metrics.answered(answered_at.elapsed());
-        receipt
+        self.receipt(sequenced)
     }
 
     fn append_blocking_unrecorded(
@@ -332,10 +329,7 @@ impl Ledger {
         let sequenced = answer
             .blocking_recv()
             .map_err(|_| AppendError::new(Refusal::Unavailable, "the log stopped"))??;
-        let answered_at = sequenced.answered_at;
-        let receipt = self.receipt(sequenced);
-        self.metrics.answered(answered_at.elapsed());
-        receipt
+        self.receipt(sequenced)
     }
 
     fn admit(&self, envelope: Option<SignedEvent>) -> Result<Admitted, AppendError> {
@@ -390,11 +384,16 @@ impl Ledger {
         }
     }
 
+    /// The receipt of a sequenced append; records the time since the sequencer answered it.
     fn receipt(&self, sequenced: Sequenced) -> Result<Receipt, AppendError> {
         let proof = self
             .store
-            .inclusion_proof(sequenced.index, sequenced.checkpoint.checkpoint.size)?;
-        Ok(Receipt { sequenced, proof })
+            .inclusion_proof(sequenced.index, sequenced.checkpoint.checkpoint.size);
+        self.metrics.answered(sequenced.answered_at.elapsed());
+        Ok(Receipt {
+            sequenced,
+            proof: proof?,
+        })
     }
 
     /// Committed entries the hash-index writer has not yet moved to its files (bounded by

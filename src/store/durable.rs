@@ -7,11 +7,21 @@
 //! the blob directory. Only after it returns may a write be acknowledged.
 
 use crate::fault::{Faults, Step};
+use crate::metrics::AtomicHistogram;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Histograms a store records its batch syncs into.
+#[derive(Debug, Clone)]
+pub struct SyncTimers {
+    /// Each batch's whole sync: sled's flush, then the fsyncs.
+    pub sync: AtomicHistogram,
+    /// sled's flush alone (its buffers written to its file and waited for on the disk).
+    pub flush: AtomicHistogram,
+}
 
 /// Flush-and-fsync for one sled database directory.
 #[derive(Debug)]

@@ -25,7 +25,7 @@
 
 use super::checkpoints::{SignedCheckpoint, latest_checkpoint, newest_verified_checkpoint};
 use super::database::{open_db, read_meta};
-use super::durable::Durability;
+use super::durable::{Durability, SyncTimers};
 use super::error::StoreError;
 use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
@@ -33,7 +33,6 @@ use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
 use crate::checkpoint::Checkpoint;
 use crate::fault::{Faults, Step};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
-use crate::metrics::AtomicHistogram;
 use crate::note::{NoteSigner, NoteVerifier};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -54,15 +53,6 @@ pub struct Appended {
     pub first_index: u64,
     /// The checkpoint signed for the tree including these leaves.
     pub checkpoint: Arc<SignedCheckpoint>,
-}
-
-/// Histograms a store records its batch syncs into.
-#[derive(Debug, Clone)]
-pub struct SyncTimers {
-    /// Each batch's whole sync: sled's flush, then the fsyncs.
-    pub sync: AtomicHistogram,
-    /// sled's flush alone (its buffers written to its file and waited for on the disk).
-    pub flush: AtomicHistogram,
 }
 
 /// The append side: only the holder of the checkpoint key has one.

@@ -21,8 +21,9 @@ mod tests_faults;
 pub use audit::{AuditProblem, AuditReport, audit};
 pub use checkpoints::SignedCheckpoint;
 pub use database::CACHE_CAPACITY;
+pub use durable::SyncTimers;
 pub use error::StoreError;
 pub use leaves::{
     Chunk, ChunkDecodeError, MAX_CHUNK_BYTES, MAX_CHUNK_LEAVES, encode_chunk, split_into_chunks,
 };
-pub use log::{Appended, LogStore, SyncTimers};
+pub use log::{Appended, LogStore};
