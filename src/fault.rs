@@ -33,6 +33,10 @@ pub enum Step {
     Watermark,
     /// sled's `apply_batch` of an append (its leaves, checkpoint and index entries).
     SledApply,
+    /// Writing an append's journal record, or zeros growing a journal file.
+    JournalWrite,
+    /// `fdatasync` of a journal record (`fsync` after growing the file).
+    JournalSync,
     /// sled's `flush`.
     SledFlush,
     /// `fsync` of sled's database file.
@@ -52,16 +56,20 @@ impl Step {
     pub const STORE_APPEND: &'static [Step] = &[
         Step::NodeWrite,
         Step::SledApply,
-        Step::SledFlush,
-        Step::DbFsync,
-        Step::BlobSync,
+        Step::JournalWrite,
+        Step::JournalSync,
     ];
+    /// Steps of sled's sync, which runs in the background (and on the append path only when
+    /// the journal cannot take an append or must wait for sled to reuse a file).
+    pub const SLED_SYNC: &'static [Step] = &[Step::SledFlush, Step::DbFsync, Step::BlobSync];
     /// Every step.
     pub const ALL: &'static [Step] = &[
         Step::NodeWrite,
         Step::NodeSync,
         Step::Watermark,
         Step::SledApply,
+        Step::JournalWrite,
+        Step::JournalSync,
         Step::SledFlush,
         Step::DbFsync,
         Step::BlobSync,

@@ -266,6 +266,7 @@ pub struct Metrics {
     ack_seconds: AtomicHistogram,
     batch_entries: AtomicHistogram,
     fsync_seconds: AtomicHistogram,
+    sled_sync_seconds: AtomicHistogram,
     sled_flush_seconds: AtomicHistogram,
     queue_wait_seconds: AtomicHistogram,
     commit_seconds: AtomicHistogram,
@@ -317,12 +318,17 @@ impl Metrics {
         let fsync_seconds = register_latency(
             &mut registry,
             "provledger_fsync_duration_seconds",
-            "Time to make one batch durable (database flush and fsyncs)",
+            "Time to make one batch durable before its acknowledgement: its journal record written and fdatasynced (a batch too large for the journal: a whole database sync)",
+        );
+        let sled_sync_seconds = register_latency(
+            &mut registry,
+            "provledger_sled_sync_seconds",
+            "Time of one background sync of the log's database (sled's flush and the fsyncs), which lets the journal be reused; off the acknowledgement path",
         );
         let sled_flush_seconds = register_latency(
             &mut registry,
             "provledger_sled_flush_seconds",
-            "Time sled's flush took within one batch's sync: writing its buffers to its file and waiting for that range to reach the disk (sync_file_range); the rest of the sync is the fsyncs of the file's metadata and blobs",
+            "Time sled's flush took within one background sync: writing its buffers to its file and waiting for that range to reach the disk (sync_file_range); the rest of the sync is the fsyncs of the file's metadata and blobs",
         );
         let queue_wait_seconds = register_latency(
             &mut registry,
@@ -375,6 +381,7 @@ impl Metrics {
             ack_seconds,
             batch_entries,
             fsync_seconds,
+            sled_sync_seconds,
             sled_flush_seconds,
             queue_wait_seconds,
             commit_seconds,
@@ -431,11 +438,12 @@ impl Metrics {
         self.commit_seconds.observe_duration(took);
     }
 
-    /// The histograms of batch sync times and of sled's flush within them (the store records
-    /// into them).
+    /// The histograms of batch sync times, of background sled syncs and of sled's flush within
+    /// them (the store records into them).
     pub fn sync_timers(&self) -> crate::store::SyncTimers {
         crate::store::SyncTimers {
             sync: self.fsync_seconds.clone(),
+            sled_sync: self.sled_sync_seconds.clone(),
             flush: self.sled_flush_seconds.clone(),
         }
     }

@@ -4,7 +4,8 @@
 //! metadata (a grown file's size) nor survives power loss; and values above its blob threshold
 //! go to separate files under `blobs/` that it never fsyncs. [`Durability::sync`] therefore calls
 //! `flush()`, then `fsync` on the database file, then on every blob file not synced before and on
-//! the blob directory. Only after it returns may a write be acknowledged.
+//! the blob directory. Only after it returns is a write durable in sled (appends are durable
+//! before that, in the [`super::journal`]).
 
 use crate::fault::{Faults, Step};
 use crate::metrics::AtomicHistogram;
@@ -14,12 +15,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Histograms a store records its batch syncs into.
+/// Histograms a store records its syncs into.
 #[derive(Debug, Clone)]
 pub struct SyncTimers {
-    /// Each batch's whole sync: sled's flush, then the fsyncs.
+    /// Each batch's sync before its acknowledgement: its journal record written and
+    /// `fdatasync`ed (or, for a batch too large for the journal, a whole sled sync).
     pub sync: AtomicHistogram,
-    /// sled's flush alone (its buffers written to its file and waited for on the disk).
+    /// Each background sync of sled: its flush, then the fsyncs.
+    pub sled_sync: AtomicHistogram,
+    /// sled's flush alone within those (its buffers written to its file and waited for on the
+    /// disk).
     pub flush: AtomicHistogram,
 }
 

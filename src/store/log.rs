@@ -3,9 +3,10 @@
 //!
 //! Invariants:
 //! - Every append is one sled batch holding the new leaf chunks and the checkpoint signed for the
-//!   new size (replacing the previous one), made durable ([`Durability`]) before `append`
-//!   returns. After a crash the store therefore holds a whole number of appends, never part of
-//!   one.
+//!   new size (replacing the previous one). Before `append` returns, the batch is applied to
+//!   sled and its record is durable in the [`journal`]; sled itself is synced in the background
+//!   ([`SledSyncer`]), and `open` applies the journalled batches sled lacks, whole and in order.
+//!   After a crash the store therefore holds a whole number of appends, never part of one.
 //! - Only the latest checkpoint is stored: a key per append grew sled's memory with the log
 //!   (about 365 bytes per key, measured; where inside sled was not traced). An older checkpoint
 //!   is signed again on request ([`LogStore::checkpoint_at`]): the note's body is a function of
@@ -27,9 +28,11 @@ use super::checkpoints::{SignedCheckpoint, latest_checkpoint, newest_verified_ch
 use super::database::{open_db, read_meta};
 use super::durable::{Durability, SyncTimers};
 use super::error::StoreError;
+use super::journal::{self, Journal, JournalLimits, Op, Record};
 use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
 use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
+use super::sled_syncer::{SLED_SYNC_INTERVAL, SledSyncer};
 use crate::checkpoint::Checkpoint;
 use crate::fault::{Faults, Step};
 use crate::merkle::{self, Blake3, Frontier, Hash, HashReader, NodeId, ProofError, TreeHasher};
@@ -39,7 +42,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The node files' directory inside the store's directory.
 const TREE_DIR: &str = "tree";
@@ -55,11 +58,32 @@ pub struct Appended {
     pub checkpoint: Arc<SignedCheckpoint>,
 }
 
+/// The write path's knobs; [`StoreTuning::default`] is what the server runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreTuning {
+    /// The journal's file sizes.
+    pub journal: JournalLimits,
+    /// How often sled is synced in the background.
+    pub sled_sync_interval: Duration,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            journal: JournalLimits::default(),
+            sled_sync_interval: SLED_SYNC_INTERVAL,
+        }
+    }
+}
+
 /// The append side: only the holder of the checkpoint key has one.
 struct Writer<H: TreeHasher> {
     signer: NoteSigner,
     frontier: Frontier<H>,
-    durability: Durability,
+    /// Makes each append durable before it is acknowledged.
+    journal: Journal,
+    /// Makes sled durable in the background, so the journal can be reused.
+    sled: SledSyncer,
     /// Makes written nodes durable in the background; stopped (with a last sync) on drop.
     _syncer: NodeSyncer,
     poisoned: bool,
@@ -103,7 +127,7 @@ impl<H: TreeHasher> LogStore<H> {
     /// Creates a new, empty log in `dir` (which must not hold one), publishing the size-0
     /// checkpoint, and opens it for appending.
     pub fn create(dir: &Path, origin: &str, signer: NoteSigner) -> Result<Self, StoreError> {
-        Self::create_inner(dir, origin, signer, Faults::none())
+        Self::create_inner(dir, origin, signer, Faults::none(), StoreTuning::default())
     }
 
     /// [`LogStore::create`] whose write path (this store's writes and syncs) follows `faults`.
@@ -114,7 +138,7 @@ impl<H: TreeHasher> LogStore<H> {
         signer: NoteSigner,
         faults: Faults,
     ) -> Result<Self, StoreError> {
-        Self::create_inner(dir, origin, signer, faults)
+        Self::create_inner(dir, origin, signer, faults, StoreTuning::default())
     }
 
     fn create_inner(
@@ -122,6 +146,7 @@ impl<H: TreeHasher> LogStore<H> {
         origin: &str,
         signer: NoteSigner,
         faults: Faults,
+        tuning: StoreTuning,
     ) -> Result<Self, StoreError> {
         let db = open_db(dir)?;
         if db.get(keys::META_ORIGIN)?.is_some() {
@@ -142,13 +167,13 @@ impl<H: TreeHasher> LogStore<H> {
         batch.insert(&keys::checkpoint(0), note.as_bytes());
         db.apply_batch(batch)?;
         Durability::new(dir, faults.clone())?.sync(&db)?;
-        Self::open_db_handle(db, dir, Some(signer), faults)
+        Self::open_db_handle(db, dir, Some(signer), faults, tuning)
     }
 
     /// Opens an existing log. With the checkpoint signer it can append; without, it only reads.
     /// Refuses a store whose stored tree does not reproduce its latest signed checkpoint.
     pub fn open(dir: &Path, signer: Option<NoteSigner>) -> Result<Self, StoreError> {
-        Self::open_inner(dir, signer, Faults::none())
+        Self::open_inner(dir, signer, Faults::none(), StoreTuning::default())
     }
 
     /// [`LogStore::open`] whose write path (the open-time repair of the node files included)
@@ -159,13 +184,25 @@ impl<H: TreeHasher> LogStore<H> {
         signer: Option<NoteSigner>,
         faults: Faults,
     ) -> Result<Self, StoreError> {
-        Self::open_inner(dir, signer, faults)
+        Self::open_inner(dir, signer, faults, StoreTuning::default())
+    }
+
+    /// [`LogStore::open_with_faults`] with the write path's knobs set (small journal files, say).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn open_tuned(
+        dir: &Path,
+        signer: Option<NoteSigner>,
+        faults: Faults,
+        tuning: StoreTuning,
+    ) -> Result<Self, StoreError> {
+        Self::open_inner(dir, signer, faults, tuning)
     }
 
     fn open_inner(
         dir: &Path,
         signer: Option<NoteSigner>,
         faults: Faults,
+        tuning: StoreTuning,
     ) -> Result<Self, StoreError> {
         if !dir.join("db").exists() {
             return Err(StoreError::NotInitialised {
@@ -173,13 +210,14 @@ impl<H: TreeHasher> LogStore<H> {
             });
         }
         let db = open_db(dir)?;
-        Self::open_db_handle(db, dir, signer, faults)
+        Self::open_db_handle(db, dir, signer, faults, tuning)
     }
 
     /// Opens a log read-only for [`super::audit`], even when it fails the open-time check, so
     /// that the audit can say where it is damaged; the check's failure comes back beside the
-    /// store. The node files are brought to the stored leaves as at any open (nodes past their
-    /// durable watermark are recomputed), so what a crash left is not reported as tampering.
+    /// store. As at any open, journalled appends sled lacks are applied first, and the node files
+    /// are brought to the stored leaves (nodes past their durable watermark are recomputed), so
+    /// what a crash left is not reported as tampering.
     /// When the latest checkpoint does not verify, [`LogStore::latest`] is the newest one that
     /// does (or a size-0 placeholder with an empty note): use such a store for the audit only.
     pub fn open_for_audit(dir: &Path) -> Result<(Self, Option<StoreError>), StoreError> {
@@ -189,6 +227,7 @@ impl<H: TreeHasher> LogStore<H> {
             });
         }
         let db = open_db(dir)?;
+        replay_journal(&db, dir)?;
         let (origin, verifier) = read_meta(&db, dir)?;
         let (latest, mut damage) = match latest_checkpoint(&db, &verifier, &origin) {
             Ok(latest) => (latest, None),
@@ -215,7 +254,9 @@ impl<H: TreeHasher> LogStore<H> {
         dir: &Path,
         signer: Option<NoteSigner>,
         faults: Faults,
+        tuning: StoreTuning,
     ) -> Result<Self, StoreError> {
+        let newest_generation = replay_journal(&db, dir)?;
         let (origin, verifier) = read_meta(&db, dir)?;
         if let Some(signer) = &signer {
             let given = signer.verifier().to_vkey();
@@ -234,10 +275,22 @@ impl<H: TreeHasher> LogStore<H> {
                 store.nodes_written.clone(),
                 frontier.size(),
             )?;
+            let sled = SledSyncer::start(
+                store.db.clone(),
+                Durability::new(dir, store.faults.clone())?,
+                frontier.size(),
+                tuning.sled_sync_interval,
+            )?;
+            // What a crashed process left written but not synced is made durable before the
+            // journal's records, which it covers, are overwritten.
+            sled.sync_now()?;
+            let journal =
+                Journal::open(dir, newest_generation, tuning.journal, store.faults.clone())?;
             store.writer = Some(Mutex::new(Writer {
                 signer,
                 frontier,
-                durability: Durability::new(dir, store.faults.clone())?,
+                journal,
+                sled,
                 _syncer: syncer,
                 poisoned: false,
             }));
@@ -274,17 +327,7 @@ impl<H: TreeHasher> LogStore<H> {
 
     /// The index after the last stored leaf, from the last leaf chunk.
     fn stored_end(&self) -> Result<u64, StoreError> {
-        match self.db.scan_prefix([keys::LEAF_PREFIX]).next_back() {
-            None => Ok(0),
-            Some(entry) => {
-                let (key, value) = entry?;
-                let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
-                    .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
-                let chunk = Chunk::decode(&value)
-                    .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
-                Ok(first + chunk.len() as u64)
-            }
-        }
+        stored_end(&self.db)
     }
 
     /// The open-time check: stored leaves end exactly at the latest checkpoint's size, and the
@@ -384,9 +427,14 @@ impl<H: TreeHasher> LogStore<H> {
         }
     }
 
-    /// Records the time of every batch's sync (sled's flush and the fsyncs) and of its flush
-    /// alone.
+    /// Records the time of every batch's sync before its acknowledgement (its journal record),
+    /// of every background sled sync and of sled's flush within it.
     pub fn time_syncs(&mut self, timers: SyncTimers) {
+        if let Some(writer) = &self.writer
+            && let Ok(w) = writer.lock()
+        {
+            w.sled.time_syncs(timers.clone());
+        }
         self.sync_seconds = Some(timers);
     }
 
@@ -408,8 +456,9 @@ impl<H: TreeHasher> LogStore<H> {
         index: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<Appended, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
-        let mut w = writer.lock().map_err(|_| StoreError::Poisoned)?;
-        if w.poisoned {
+        let mut guard = writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let w = &mut *guard;
+        if w.poisoned || w.sled.failed() {
             return Err(StoreError::Poisoned);
         }
         let first_index = w.frontier.size();
@@ -436,36 +485,46 @@ impl<H: TreeHasher> LogStore<H> {
         recent.extend(runs.iter());
         let signed = self.sign_checkpoint(&w.signer, frontier.size(), frontier.root())?;
 
-        let mut batch = sled::Batch::default();
+        let end = signed.checkpoint.size;
+        let mut ops = Vec::new();
         let mut at = first_index;
         for group in split_into_chunks(leaves) {
-            batch.insert(&keys::leaf_chunk(at), encode_chunk(group));
+            ops.push(Op::Insert(
+                keys::leaf_chunk(at).to_vec(),
+                encode_chunk(group),
+            ));
             at += group.len() as u64;
         }
-        batch.remove(&keys::checkpoint(first_index));
-        batch.insert(
-            &keys::checkpoint(signed.checkpoint.size),
-            signed.note.as_bytes(),
-        );
+        ops.push(Op::Remove(keys::checkpoint(first_index).to_vec()));
+        ops.push(Op::Insert(
+            keys::checkpoint(end).to_vec(),
+            signed.note.as_bytes().to_vec(),
+        ));
         for (key, value) in index {
-            batch.insert(keys::index(&key), value);
+            ops.push(Op::Insert(keys::index(&key), value));
         }
+        let record = Record {
+            first: first_index,
+            end,
+            ops,
+        };
         let written = self
             .faults
-            .run(Step::SledApply, || self.db.apply_batch(batch))
+            .run(Step::SledApply, || self.db.apply_batch(record.batch()))
+            .map_err(StoreError::from)
             .and_then(|()| {
+                w.sled.applied(end);
                 let started = Instant::now();
-                let synced = w.durability.sync(&self.db);
-                if let (Some(timers), Ok(flushed)) = (&self.sync_seconds, &synced) {
+                let synced = make_durable(w, &record);
+                if let (Some(timers), Ok(())) = (&self.sync_seconds, &synced) {
                     timers.sync.observe_duration(started.elapsed());
-                    timers.flush.observe_duration(*flushed);
                 }
-                synced.map(|_| ())
+                synced
             });
         if let Err(e) = written {
             // The batch may or may not be on disk: only a reopen can tell.
             w.poisoned = true;
-            return Err(e.into());
+            return Err(e);
         }
 
         match self.recent.write() {
@@ -679,6 +738,71 @@ impl<H: TreeHasher> HashReader for LogStore<H> {
             })
             .collect()
     }
+}
+
+/// Makes an append already applied to sled durable: its record written to the journal and
+/// synced, after moving to the journal's other file if this one is full (syncing sled first if
+/// the records there are not yet durable in it). A record too large for the journal waits for a
+/// sled sync instead.
+fn make_durable<H: TreeHasher>(w: &mut Writer<H>, record: &Record) -> Result<(), StoreError> {
+    let payload = record.encode();
+    if !w.journal.fits(payload.len()) {
+        return w.sled.sync_now();
+    }
+    if let Some(needed) = w.journal.switch_needs(payload.len()) {
+        if w.sled.durable() < needed {
+            w.sled.sync_now()?;
+        }
+        w.journal.switch();
+    }
+    w.journal.append(record.end, &payload)?;
+    Ok(())
+}
+
+/// The index after the last leaf stored in `db`, from the last leaf chunk.
+fn stored_end(db: &sled::Db) -> Result<u64, StoreError> {
+    match db.scan_prefix([keys::LEAF_PREFIX]).next_back() {
+        None => Ok(0),
+        Some(entry) => {
+            let (key, value) = entry?;
+            let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
+                .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
+            let chunk = Chunk::decode(&value)
+                .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
+            Ok(first + chunk.len() as u64)
+        }
+    }
+}
+
+/// Applies the journalled appends that `db` lacks (a crash came before sled's background sync),
+/// in order, and makes them durable in sled; returns the newest journal generation seen.
+fn replay_journal(db: &sled::Db, dir: &Path) -> Result<u64, StoreError> {
+    let (records, newest) = journal::read_records(dir)?;
+    let mut end = stored_end(db)?;
+    let mut replayed = 0u64;
+    for record in records {
+        if record.end <= end {
+            continue;
+        }
+        if record.first != end {
+            return Err(StoreError::corrupt(format!(
+                "the journal holds leaves {}..{}, but the stored leaves end at {end}",
+                record.first, record.end
+            )));
+        }
+        db.apply_batch(record.batch())?;
+        end = record.end;
+        replayed += 1;
+    }
+    if replayed > 0 {
+        Durability::new(dir, Faults::none())?.sync(db)?;
+        tracing::info!(
+            appends = replayed,
+            size = end,
+            "applied journalled appends the database lacked"
+        );
+    }
+    Ok(newest)
 }
 
 fn proof_error(e: ProofError<StoreError>) -> StoreError {

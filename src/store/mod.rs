@@ -9,14 +9,18 @@ mod checkpoints;
 mod database;
 mod durable;
 mod error;
+pub mod journal;
 mod keys;
 mod leaves;
 mod log;
 mod nodes;
+mod sled_syncer;
 mod top_levels;
 
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_journal;
 
 pub use audit::{AuditProblem, AuditReport, audit};
 pub use checkpoints::SignedCheckpoint;
@@ -26,4 +30,4 @@ pub use error::StoreError;
 pub use leaves::{
     Chunk, ChunkDecodeError, MAX_CHUNK_BYTES, MAX_CHUNK_LEAVES, encode_chunk, split_into_chunks,
 };
-pub use log::{Appended, LogStore};
+pub use log::{Appended, LogStore, StoreTuning};

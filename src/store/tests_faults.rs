@@ -1,5 +1,5 @@
 //! Crash points inside the store's write path: every write and sync of an append (tree node
-//! writes, sled's batch, flush and fsyncs, blob syncs), the background node syncs and the
+//! writes, sled's batch, the journal's write and sync), the background node syncs and the
 //! open-time repair of the node files is made to fail in turn (see [`crate::fault`]), and each
 //! time the store must come back holding whole appends only — the state before the failing
 //! append or after it, never part of it — pass the open-time check and the full audit, and
@@ -10,20 +10,21 @@
 //! no destructor, flush or final sync running, which is a crash at exactly that point.
 
 use super::audit::audit;
-use super::log::LogStore;
+use super::log::{LogStore, StoreTuning};
+use super::tests_journal::{APPEND_AND_SLED_SYNC, small_journal};
 use crate::fault::{Failure, FaultPlan, Faults, Step};
 use crate::merkle::Blake3;
 use crate::note::NoteSigner;
 use std::path::Path;
 use std::process::Command;
 
-const ORIGIN: &str = "test.provledger/faults";
+pub(super) const ORIGIN: &str = "test.provledger/faults";
 
-fn signer() -> NoteSigner {
+pub(super) fn signer() -> NoteSigner {
     NoteSigner::from_seed(ORIGIN, &[3u8; 32]).unwrap()
 }
 
-fn leaf(i: u64) -> Vec<u8> {
+pub(super) fn leaf(i: u64) -> Vec<u8> {
     // One leaf well over sled's blob threshold, so a blob file is written and synced.
     let len = if i == 330 {
         200 * 1024
@@ -36,24 +37,25 @@ fn leaf(i: u64) -> Vec<u8> {
 }
 
 /// Leaves already in the store before faults are armed.
-const BASE: u64 = 5;
+pub(super) const BASE: u64 = 5;
 /// The appends the scenario makes after that, as (first, count): they cross chunk and tile
 /// boundaries, and one holds the blob-sized leaf.
-const BATCHES: [(u64, u64); 6] = [(5, 1), (6, 3), (9, 300), (309, 21), (330, 1), (331, 40)];
+pub(super) const BATCHES: [(u64, u64); 6] =
+    [(5, 1), (6, 3), (9, 300), (309, 21), (330, 1), (331, 40)];
 
-fn batch(first: u64, count: u64) -> Vec<Vec<u8>> {
+pub(super) fn batch(first: u64, count: u64) -> Vec<Vec<u8>> {
     (first..first + count).map(leaf).collect()
 }
 
 /// A fresh store in `dir` holding the base leaves, closed.
-fn base_store(dir: &Path) {
+pub(super) fn base_store(dir: &Path) {
     let store = LogStore::<Blake3>::create(dir, ORIGIN, signer()).unwrap();
     store.append(&batch(0, BASE)).unwrap();
 }
 
 /// Reopens the store and checks it holds exactly leaves `0..size`, passes the audit, and takes
 /// one more append (which must pass the audit too).
-fn check_reopened(dir: &Path, sizes_allowed: &[u64], context: &str) -> u64 {
+pub(super) fn check_reopened(dir: &Path, sizes_allowed: &[u64], context: &str) -> u64 {
     let store = match LogStore::<Blake3>::open(dir, Some(signer())) {
         Ok(store) => store,
         Err(e) => panic!("{context}: reopen refused the store: {e}"),
@@ -81,7 +83,7 @@ fn check_reopened(dir: &Path, sizes_allowed: &[u64], context: &str) -> u64 {
 
 /// Appends the scenario's batches to `store`; returns the index of the batch whose append
 /// failed, if one did.
-fn run_batches(store: &LogStore<Blake3>) -> Option<usize> {
+pub(super) fn run_batches(store: &LogStore<Blake3>) -> Option<usize> {
     for (j, (first, count)) in BATCHES.iter().enumerate() {
         match store.append(&batch(*first, *count)) {
             Ok(appended) => assert_eq!(appended.first_index, *first),
@@ -107,8 +109,8 @@ fn steps_in_scenario(kinds: &[Step]) -> u64 {
     for kind in [
         Step::NodeWrite,
         Step::SledApply,
-        Step::DbFsync,
-        Step::BlobSync,
+        Step::JournalWrite,
+        Step::JournalSync,
     ] {
         if kinds.contains(&kind) {
             assert!(taken.contains(&kind), "the scenario never takes {kind:?}");
@@ -224,7 +226,7 @@ fn the_open_time_repair_failing_at_any_step_is_retried_by_the_next_open() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -239,21 +241,29 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The environment variables that make [`abort_child`] run: the store's directory and the step
 /// to abort at.
-const CHILD_DIR: &str = "PROVLEDGER_FAULT_CHILD_DIR";
-const CHILD_STEP: &str = "PROVLEDGER_FAULT_CHILD_STEP";
+pub(super) const CHILD_DIR: &str = "PROVLEDGER_FAULT_CHILD_DIR";
+pub(super) const CHILD_STEP: &str = "PROVLEDGER_FAULT_CHILD_STEP";
 
-/// Run by [`a_crash_at_any_append_step_leaves_whole_appends_only`] in a child process: appends
-/// the scenario's batches with a plan that aborts the process at the given step, printing
-/// `acked SIZE` after each acknowledged append. Without the variables it does nothing.
+/// Set (to anything) to make [`abort_child`] use [`small_journal`] and count the sled sync's
+/// steps too.
+pub(super) const CHILD_SMALL_JOURNAL: &str = "PROVLEDGER_FAULT_CHILD_SMALL_JOURNAL";
+
+/// Run by [`crash_at_every_step`] in a child process: appends the scenario's batches with a plan
+/// that aborts the process at the given step, printing `acked SIZE` after each acknowledged
+/// append. Without the variables it does nothing.
 #[test]
 fn abort_child() {
     let (Ok(dir), Ok(step)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_STEP)) else {
         return;
     };
     let step: u64 = step.parse().unwrap();
-    let plan = FaultPlan::new(Step::STORE_APPEND, step, Failure::Abort);
+    let (steps, tuning) = match std::env::var(CHILD_SMALL_JOURNAL) {
+        Ok(_) => (APPEND_AND_SLED_SYNC, small_journal()),
+        Err(_) => (Step::STORE_APPEND, StoreTuning::default()),
+    };
+    let plan = FaultPlan::new(steps, step, Failure::Abort);
     let store =
-        LogStore::<Blake3>::open_with_faults(Path::new(&dir), Some(signer()), Faults::plan(plan))
+        LogStore::<Blake3>::open_tuned(Path::new(&dir), Some(signer()), Faults::plan(plan), tuning)
             .unwrap();
     for (first, count) in BATCHES {
         let appended = store.append(&batch(first, count)).unwrap();
@@ -261,9 +271,10 @@ fn abort_child() {
     }
 }
 
-#[test]
-fn a_crash_at_any_append_step_leaves_whole_appends_only() {
-    let total = steps_in_scenario(Step::STORE_APPEND);
+/// Crashes [`abort_child`] at each of its first `total` steps in turn (with the small journal
+/// when `small_journal` is set), and checks that every acknowledged append survived and the
+/// one in flight is whole or absent.
+pub(super) fn crash_at_every_step(total: u64, small_journal: bool) {
     let base = tempfile::tempdir().unwrap();
     base_store(base.path());
     let exe = std::env::current_exe().unwrap();
@@ -271,13 +282,16 @@ fn a_crash_at_any_append_step_leaves_whole_appends_only() {
     for k in 0..total {
         let tmp = tempfile::tempdir().unwrap();
         copy_dir(base.path(), tmp.path());
-        let out = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args(["--exact", "store::tests_faults::abort_child", "--nocapture"])
             .args(["--test-threads", "1"])
             .env(CHILD_DIR, tmp.path())
-            .env(CHILD_STEP, k.to_string())
-            .output()
-            .unwrap();
+            .env(CHILD_STEP, k.to_string());
+        if small_journal {
+            command.env(CHILD_SMALL_JOURNAL, "1");
+        }
+        let out = command.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let acked: Vec<u64> = stdout
             .lines()
@@ -302,4 +316,9 @@ fn a_crash_at_any_append_step_leaves_whole_appends_only() {
         check_reopened(tmp.path(), &[first, first + count], &context);
     }
     assert_eq!(crashes, total);
+}
+
+#[test]
+fn a_crash_at_any_append_step_leaves_whole_appends_only() {
+    crash_at_every_step(steps_in_scenario(Step::STORE_APPEND), false);
 }
