@@ -58,6 +58,10 @@ pub const TARGETS: &[Target] = &[
         run: targets::hash_index::run,
     },
     Target {
+        name: "journal",
+        run: targets::journal::run,
+    },
+    Target {
         name: "lineage_records",
         run: targets::lineage_records::run,
     },

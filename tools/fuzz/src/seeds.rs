@@ -1,7 +1,7 @@
 //! The seed corpora: real inputs for every target, made with the fixture keys from the same
 //! shapes the tests use (signed envelopes, events of every action, key actions, checkpoint
 //! notes including the published vectors in `tests/vectors`, real proofs, lineage answers over
-//! a real tree, leaf chunks, shard files, lineage records, and Data Loader exports in the form
+//! a real tree, leaf chunks, shard files, journal files, lineage records, and Data Loader exports in the form
 //! of `tests/import_csv.rs`). `examples/seed_corpus.rs` writes them to `seeds/<target>/`.
 
 use crate::fixtures::{self, GENERATOR, LOG, REVIEWER, SYNC, TENANT};
@@ -21,6 +21,7 @@ use provledger::proto::{
 use provledger::provenance::origin::Roots;
 use provledger::provenance::rules::{ALGORITHMIC_MEDIA, DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_DATA};
 use provledger::store::encode_chunk;
+use provledger::store::journal::{Op, Record, frame};
 
 /// One seed: its target, a file name, its bytes.
 pub struct Seed {
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Seed> {
     out.extend(lineage_answers());
     out.extend(leaf_chunks());
     out.extend(hash_index_files());
+    out.extend(journal_files());
     out.extend(lineage_records());
     out.extend(csv_exports());
     out
@@ -453,6 +455,41 @@ fn leaf_chunks() -> Vec<Seed> {
             "small_and_empty",
             encode_chunk(&[&b"a"[..], b"", b"ccc"]),
         ),
+    ]
+}
+
+fn journal_files() -> Vec<Seed> {
+    let (_, leaves) = tree(5);
+    let append = |first: u64, leaves: &[Vec<u8>]| Record {
+        first,
+        end: first + leaves.len() as u64,
+        ops: vec![
+            Op::Insert(
+                [&b"l"[..], &first.to_be_bytes()].concat(),
+                encode_chunk(leaves),
+            ),
+            Op::Remove([&b"c"[..], &first.to_be_bytes()].concat()),
+            Op::Insert(
+                [&b"c"[..], &(first + leaves.len() as u64).to_be_bytes()].concat(),
+                b"checkpoint note".to_vec(),
+            ),
+        ],
+    };
+    let first = append(0, &leaves[..2]);
+    let second = append(2, &leaves[2..]);
+    let mut two = frame(7, &first.encode());
+    two.extend(frame(7, &second.encode()));
+    // A record of a newer generation over the start of the file: the old one after it is ignored.
+    let mut reused = frame(8, &second.encode());
+    reused.extend(frame(7, &second.encode()));
+    let mut torn = two.clone();
+    torn.truncate(two.len() - 3);
+    vec![
+        seed("journal", "two_appends", two),
+        seed("journal", "reused_file", reused),
+        seed("journal", "torn_second", torn),
+        seed("journal", "zeroed", vec![0u8; 256]),
+        seed("journal", "lone_payload", first.encode()),
     ]
 }
 

@@ -6,6 +6,7 @@ pub mod csv_import;
 pub mod envelope;
 pub mod event_payload;
 pub mod hash_index;
+pub mod journal;
 pub mod key_action;
 pub mod leaf_chunk;
 pub mod lineage_answer;
