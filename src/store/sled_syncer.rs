@@ -16,8 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often sled is synced in the background by default.
-pub const SLED_SYNC_INTERVAL: Duration = Duration::from_millis(200);
+/// How long the background sync sleeps between syncs, by default. Short: sled's memory rose and
+/// fell by about 30 MiB in a one-minute cycle when synced every 200 ms in a soak, and stayed flat
+/// when synced every 10 ms (about once per batch, as when each append waited for it).
+pub const SLED_SYNC_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the writer and the syncer's thread share.
 #[derive(Debug)]
