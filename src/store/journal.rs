@@ -27,7 +27,7 @@
 //!
 //! # Invariants
 //! - A file is written from its start with a generation larger than every earlier one, and
-//!   [`read_records`] takes a file's records from its start while each is whole (its checksum
+//!   [`FrameReader`] takes a file's records from its start while each is whole (its checksum
 //!   matches) and carries the first record's generation: the tail of an earlier use of the file,
 //!   or a torn record, ends it.
 //! - A record is written only after the previous one's `fdatasync` returned, so among the
@@ -39,7 +39,7 @@
 
 use crate::fault::{Faults, Step};
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -140,6 +140,17 @@ impl Record {
         out
     }
 
+    /// The leaves `first..end` a payload covers, read without decoding the rest.
+    pub fn range(bytes: &[u8]) -> Result<(u64, u64), RecordDecodeError> {
+        let mut r = Reader(bytes);
+        let first = r.u64()?;
+        let end = r.u64()?;
+        if end <= first {
+            return Err(RecordDecodeError::BadRange { first, end });
+        }
+        Ok((first, end))
+    }
+
     /// Decodes a payload; any byte string gets a result or an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
         let mut r = Reader(bytes);
@@ -215,71 +226,114 @@ pub fn frame(generation: u64, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The whole framed records at the start of `bytes` that share the first one's generation,
-/// with that generation; stops at the first torn, foreign or zeroed frame.
-pub fn read_frames(bytes: &[u8]) -> (u64, Vec<&[u8]>) {
-    let mut frames = Vec::new();
-    let mut generation = None;
-    let mut at = 0usize;
-    while bytes.len() - at >= HEADER + CHECKSUM {
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&bytes[at..at + 4]);
-        let len = u32::from_le_bytes(len) as usize;
-        let mut gen_bytes = [0u8; 8];
-        gen_bytes.copy_from_slice(&bytes[at + 4..at + HEADER]);
-        let this_gen = u64::from_le_bytes(gen_bytes);
-        let Some(end) = (at + HEADER)
-            .checked_add(len)
-            .and_then(|e| e.checked_add(CHECKSUM))
-            .filter(|e| *e <= bytes.len())
-        else {
-            break;
-        };
-        let body = &bytes[at..end - CHECKSUM];
-        if blake3::hash(body).as_bytes() != &bytes[end - CHECKSUM..end] {
-            break;
-        }
-        if *generation.get_or_insert(this_gen) != this_gen {
-            break;
-        }
-        frames.push(&bytes[at + HEADER..end - CHECKSUM]);
-        at = end;
-    }
-    (generation.unwrap_or(0), frames)
+/// Reads one journal file's records in order, one at a time (so replaying a full file holds one
+/// record in memory, not the file): whole frames carrying the first frame's generation, up to
+/// the first torn, foreign or zeroed one.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    input: R,
+    /// Bytes of the file not yet read.
+    remaining: u64,
+    generation: Option<u64>,
+    ended: bool,
 }
 
-/// Every whole record in the journal files of `dir`, oldest generation first, with the newest
-/// generation seen (0 if none). A record that is whole but does not decode is corruption.
-pub fn read_records(dir: &Path) -> Result<(Vec<Record>, u64), super::StoreError> {
+impl<R: Read> FrameReader<R> {
+    /// Reads the `len` bytes of `input`.
+    pub fn new(input: R, len: u64) -> Self {
+        FrameReader {
+            input,
+            remaining: len,
+            generation: None,
+            ended: false,
+        }
+    }
+
+    /// The generation of the frames read (that of the first one), once one has been read.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+
+    /// The next frame's payload, or `None` where the file's records end.
+    pub fn next_payload(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.ended || self.remaining < (HEADER + CHECKSUM) as u64 {
+            self.ended = true;
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER];
+        self.input.read_exact(&mut header)?;
+        self.remaining -= HEADER as u64;
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&header[..4]);
+        let len = u32::from_le_bytes(len) as u64;
+        let mut generation = [0u8; 8];
+        generation.copy_from_slice(&header[4..]);
+        let generation = u64::from_le_bytes(generation);
+        // A length running past the file is a torn or foreign frame: nothing is allocated for it.
+        if len + CHECKSUM as u64 > self.remaining {
+            self.ended = true;
+            return Ok(None);
+        }
+        let len = len as usize;
+        let mut body = vec![0u8; len + CHECKSUM];
+        self.input.read_exact(&mut body)?;
+        self.remaining -= body.len() as u64;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&header);
+        hasher.update(&body[..len]);
+        if hasher.finalize().as_bytes() != &body[len..] {
+            self.ended = true;
+            return Ok(None);
+        }
+        if *self.generation.get_or_insert(generation) != generation {
+            self.ended = true;
+            return Ok(None);
+        }
+        body.truncate(len);
+        Ok(Some(body))
+    }
+}
+
+/// The whole framed records at the start of `bytes` that share the first one's generation,
+/// with that generation (0 if none); what [`FrameReader`] reads from a file holding `bytes`.
+pub fn read_frames(bytes: &[u8]) -> (u64, Vec<Vec<u8>>) {
+    let mut reader = FrameReader::new(bytes, bytes.len() as u64);
+    let mut frames = Vec::new();
+    // Reading from a slice of the stated length cannot fail.
+    while let Ok(Some(payload)) = reader.next_payload() {
+        frames.push(payload);
+    }
+    (reader.generation().unwrap_or(0), frames)
+}
+
+/// Hands every whole record payload in the journal files of `dir` to `apply`, oldest generation
+/// first, one at a time; returns the newest generation seen (0 if none).
+pub fn replay(
+    dir: &Path,
+    mut apply: impl FnMut(Vec<u8>) -> Result<(), super::StoreError>,
+) -> Result<u64, super::StoreError> {
     let mut files = Vec::new();
     for name in FILE_NAMES {
-        match std::fs::read(dir.join(name)) {
-            Ok(bytes) => files.push(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let file = match File::open(dir.join(name)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e.into()),
+        };
+        let len = file.metadata()?.len();
+        let mut reader = FrameReader::new(BufReader::new(file), len);
+        if let Some(first) = reader.next_payload()? {
+            files.push((reader.generation().unwrap_or(0), first, reader));
         }
     }
-    let mut by_generation = Vec::new();
-    for bytes in &files {
-        let (generation, frames) = read_frames(bytes);
-        if frames.is_empty() {
-            continue;
+    files.sort_by_key(|(generation, _, _)| *generation);
+    let newest = files.last().map(|(g, _, _)| *g).unwrap_or(0);
+    for (_, first, mut reader) in files {
+        apply(first)?;
+        while let Some(payload) = reader.next_payload()? {
+            apply(payload)?;
         }
-        let mut records = Vec::with_capacity(frames.len());
-        for payload in frames {
-            let record = Record::decode(payload).map_err(|e| {
-                super::StoreError::corrupt(format!("journal generation {generation}: {e}"))
-            })?;
-            records.push(record);
-        }
-        by_generation.push((generation, records));
     }
-    by_generation.sort_by_key(|(generation, _)| *generation);
-    let newest = by_generation.last().map(|(g, _)| *g).unwrap_or(0);
-    Ok((
-        by_generation.into_iter().flat_map(|(_, r)| r).collect(),
-        newest,
-    ))
+    Ok(newest)
 }
 
 /// The writing side: appends framed records to the active file and syncs them.
@@ -398,6 +452,16 @@ impl Journal {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Every record [`replay`] hands over, decoded, and the newest generation.
+    fn read_records(dir: &Path) -> Result<(Vec<Record>, u64), crate::store::StoreError> {
+        let mut records = Vec::new();
+        let newest = replay(dir, |payload| {
+            records.push(Record::decode(&payload).unwrap());
+            Ok(())
+        })?;
+        Ok((records, newest))
+    }
 
     fn record(first: u64, end: u64) -> Record {
         Record {

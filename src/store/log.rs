@@ -777,23 +777,25 @@ fn stored_end(db: &sled::Db) -> Result<u64, StoreError> {
 /// Applies the journalled appends that `db` lacks (a crash came before sled's background sync),
 /// in order, and makes them durable in sled; returns the newest journal generation seen.
 fn replay_journal(db: &sled::Db, dir: &Path) -> Result<u64, StoreError> {
-    let (records, newest) = journal::read_records(dir)?;
     let mut end = stored_end(db)?;
     let mut replayed = 0u64;
-    for record in records {
-        if record.end <= end {
-            continue;
+    let newest = journal::replay(dir, |payload| {
+        let corrupt = |e| StoreError::corrupt(format!("journal record: {e}"));
+        let (first, last) = Record::range(&payload).map_err(corrupt)?;
+        if last <= end {
+            return Ok(());
         }
-        if record.first != end {
+        if first != end {
             return Err(StoreError::corrupt(format!(
-                "the journal holds leaves {}..{}, but the stored leaves end at {end}",
-                record.first, record.end
+                "the journal holds leaves {first}..{last}, but the stored leaves end at {end}"
             )));
         }
+        let record = Record::decode(&payload).map_err(corrupt)?;
         db.apply_batch(record.batch())?;
-        end = record.end;
+        end = last;
         replayed += 1;
-    }
+        Ok(())
+    })?;
     if replayed > 0 {
         Durability::new(dir, Faults::none())?.sync(db)?;
         tracing::info!(
