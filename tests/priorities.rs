@@ -61,6 +61,7 @@ fn background_threads_yield_the_cpu_and_the_disk_to_the_acknowledgement_path() {
         "provledger-inde",
         "fjall:worker",
         "tree-sync",
+        "sled-sync",
     ];
     // The lineage database opens in the background; wait for its thread.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -101,5 +102,13 @@ fn background_threads_yield_the_cpu_and_the_disk_to_the_acknowledgement_path() {
     }
     for p in of("tree-sync") {
         assert_eq!(p.io_class, IO_CLASS_IDLE, "tree-sync: {p:?}");
+    }
+    // sled's background sync yields the CPU to the append path, but not the disk: if it fell
+    // far behind, the appending thread would have to sync sled itself before reusing a
+    // journal file.
+    for p in of("sled-sync") {
+        assert_eq!(p.nice, 5, "sled-sync: {p:?}");
+        assert_eq!(p.policy, SCHED_OTHER, "sled-sync: {p:?}");
+        assert_ne!(p.io_class, IO_CLASS_IDLE, "sled-sync: {p:?}");
     }
 }

@@ -89,7 +89,13 @@ impl SledSyncer {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("sled-sync".into())
-            .spawn(move || sync_loop(&thread_shared, &stopped, interval))?;
+            .spawn(move || {
+                // Off the acknowledgement path: it yields the CPU to it (sled's I/O threads,
+                // started from its flushes, inherit that), but keeps the normal I/O class, so
+                // that the journal's files are not reused waiting for it.
+                crate::threads::lower_current_thread(crate::threads::FOLLOWER_NICE);
+                sync_loop(&thread_shared, &stopped, interval)
+            })?;
         Ok(SledSyncer {
             shared,
             stop: Some(stop),
