@@ -28,10 +28,11 @@ use super::checkpoints::{SignedCheckpoint, latest_checkpoint, newest_verified_ch
 use super::database::{open_db, read_meta};
 use super::durable::{Durability, SyncTimers};
 use super::error::StoreError;
-use super::journal::{self, Journal, JournalLimits, Op, Record};
+use super::journal::{Journal, JournalLimits, Op, Record};
 use super::keys;
 use super::leaves::{Chunk, encode_chunk, split_into_chunks};
 use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
+use super::replay::{replay_journal, stored_end};
 use super::sled_syncer::{SLED_SYNC_INTERVAL, SledSyncer};
 use crate::checkpoint::Checkpoint;
 use crate::fault::{Faults, Step};
@@ -757,54 +758,6 @@ fn make_durable<H: TreeHasher>(w: &mut Writer<H>, record: &Record) -> Result<(),
     }
     w.journal.append(record.end, &payload)?;
     Ok(())
-}
-
-/// The index after the last leaf stored in `db`, from the last leaf chunk.
-fn stored_end(db: &sled::Db) -> Result<u64, StoreError> {
-    match db.scan_prefix([keys::LEAF_PREFIX]).next_back() {
-        None => Ok(0),
-        Some(entry) => {
-            let (key, value) = entry?;
-            let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
-                .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
-            let chunk = Chunk::decode(&value)
-                .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
-            Ok(first + chunk.len() as u64)
-        }
-    }
-}
-
-/// Applies the journalled appends that `db` lacks (a crash came before sled's background sync),
-/// in order, and makes them durable in sled; returns the newest journal generation seen.
-fn replay_journal(db: &sled::Db, dir: &Path) -> Result<u64, StoreError> {
-    let mut end = stored_end(db)?;
-    let mut replayed = 0u64;
-    let newest = journal::replay(dir, |payload| {
-        let corrupt = |e| StoreError::corrupt(format!("journal record: {e}"));
-        let (first, last) = Record::range(&payload).map_err(corrupt)?;
-        if last <= end {
-            return Ok(());
-        }
-        if first != end {
-            return Err(StoreError::corrupt(format!(
-                "the journal holds leaves {first}..{last}, but the stored leaves end at {end}"
-            )));
-        }
-        let record = Record::decode(&payload).map_err(corrupt)?;
-        db.apply_batch(record.batch())?;
-        end = last;
-        replayed += 1;
-        Ok(())
-    })?;
-    if replayed > 0 {
-        Durability::new(dir, Faults::none())?.sync(db)?;
-        tracing::info!(
-            appends = replayed,
-            size = end,
-            "applied journalled appends the database lacked"
-        );
-    }
-    Ok(newest)
 }
 
 fn proof_error(e: ProofError<StoreError>) -> StoreError {

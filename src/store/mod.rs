@@ -14,6 +14,7 @@ mod keys;
 mod leaves;
 mod log;
 mod nodes;
+mod replay;
 mod sled_syncer;
 mod top_levels;
 

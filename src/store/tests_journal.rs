@@ -97,29 +97,44 @@ fn a_journal_record_that_does_not_follow_the_stored_leaves_is_refused() {
     );
 }
 
-#[test]
-fn a_small_journal_wraps_around_and_takes_appends_larger_than_itself() {
-    let tmp = tempfile::tempdir().unwrap();
-    base_store(tmp.path());
+/// Opens the store in `dir` with [`small_journal`] and a plan counting
+/// [`APPEND_AND_SLED_SYNC`], appends the scenario's batches (then runs `more` on the store) and
+/// closes it; returns the steps taken before the close, and all of them (the final sync at
+/// close included).
+fn small_journal_steps(
+    dir: &std::path::Path,
+    more: impl FnOnce(&LogStore<Blake3>),
+) -> (Vec<Step>, Vec<Step>) {
     let plan = FaultPlan::counting(APPEND_AND_SLED_SYNC);
+    let before_close;
     {
         let store = LogStore::<Blake3>::open_tuned(
-            tmp.path(),
+            dir,
             Some(signer()),
             Faults::plan(plan.clone()),
             small_journal(),
         )
         .unwrap();
         assert_eq!(run_batches(&store), None);
+        more(&store);
+        before_close = plan.taken();
+    }
+    (before_close, plan.taken())
+}
+
+#[test]
+fn a_small_journal_wraps_around_and_takes_appends_larger_than_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    base_store(tmp.path());
+    let (_, taken) = small_journal_steps(tmp.path(), |store| {
         // More appends than the two files hold between sled syncs.
         for i in 0..60u64 {
             let first = end_of_scenario() + i;
             let appended = store.append(&[format!("more {i}").into_bytes()]).unwrap();
             assert_eq!(appended.first_index, first);
         }
-        assert!(audit(&store).unwrap().is_clean());
-    }
-    let taken = plan.taken();
+        assert!(audit(store).unwrap().is_clean());
+    });
     let syncs = taken.iter().filter(|s| **s == Step::SledFlush).count();
     // One at open, one for the 300-leaf batch, at least one for a reused file, one at close.
     assert!(syncs >= 4, "{syncs} sled syncs: {taken:?}");
@@ -132,16 +147,7 @@ fn a_small_journal_failing_at_any_step_leaves_whole_appends_only() {
     let total = {
         let tmp = tempfile::tempdir().unwrap();
         base_store(tmp.path());
-        let plan = FaultPlan::counting(APPEND_AND_SLED_SYNC);
-        let store = LogStore::<Blake3>::open_tuned(
-            tmp.path(),
-            Some(signer()),
-            Faults::plan(plan.clone()),
-            small_journal(),
-        )
-        .unwrap();
-        assert_eq!(run_batches(&store), None);
-        plan.taken().len() as u64
+        small_journal_steps(tmp.path(), |_| {}).0.len() as u64
     };
     for failure in [Failure::Before, Failure::After] {
         for k in 0..total {
@@ -176,19 +182,8 @@ fn a_small_journal_failing_at_any_step_leaves_whole_appends_only() {
 fn a_crash_at_any_step_with_a_small_journal_leaves_whole_appends_only() {
     let tmp = tempfile::tempdir().unwrap();
     base_store(tmp.path());
-    let plan = FaultPlan::counting(APPEND_AND_SLED_SYNC);
-    {
-        let store = LogStore::<Blake3>::open_tuned(
-            tmp.path(),
-            Some(signer()),
-            Faults::plan(plan.clone()),
-            small_journal(),
-        )
-        .unwrap();
-        assert_eq!(run_batches(&store), None);
-    }
     // The scenario's steps without the final sync at close, which no crash reaches.
-    let total = plan.taken().len() as u64 - 2;
+    let total = small_journal_steps(tmp.path(), |_| {}).0.len() as u64;
     crash_at_every_step(total, true);
 }
 
