@@ -75,6 +75,9 @@ enum Mode {
     ServeChild {
         #[arg(long)]
         data: PathBuf,
+        /// The sequencer's least interval between commits under load, in microseconds.
+        #[arg(long)]
+        commit_interval_us: Option<u64>,
     },
     /// Restart and proof figures alone, on a log kept in DATA (grown to SIZE first if smaller),
     /// for investigating one size repeatedly.
@@ -97,7 +100,13 @@ fn main() -> Result<()> {
     allocator::report();
     let mut args = Args::parse();
     match args.child.take() {
-        Some(Mode::ServeChild { data }) => return server::serve_child(&data),
+        Some(Mode::ServeChild {
+            data,
+            commit_interval_us,
+        }) => {
+            let options = server::ChildOptions { commit_interval_us };
+            return server::serve_child(&data, &options);
+        }
         Some(Mode::Proofs { data, size, settle }) => {
             return proofs_only(&args, &data, size, settle);
         }

@@ -11,6 +11,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How the server process is configured beyond its defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ChildOptions {
+    /// The sequencer's least interval between commits under load, in microseconds (the
+    /// server's `batch.min_interval_us`); `None` keeps the server's default.
+    pub commit_interval_us: Option<u64>,
+}
+
 /// A running server process.
 pub struct ServerProcess {
     child: Child,
@@ -22,10 +30,21 @@ impl ServerProcess {
     /// Starts a server on `data` and waits until its health check answers SERVING. Returns it
     /// and the time from process start to serving.
     pub async fn start(data: &Path) -> Result<(ServerProcess, Duration)> {
+        Self::start_with(data, &ChildOptions::default()).await
+    }
+
+    /// [`ServerProcess::start`] with the server's batching set by `options`.
+    pub async fn start_with(
+        data: &Path,
+        options: &ChildOptions,
+    ) -> Result<(ServerProcess, Duration)> {
         let started = Instant::now();
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve-child", "--data"])
-            .arg(data)
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["serve-child", "--data"]).arg(data);
+        if let Some(us) = options.commit_interval_us {
+            command.arg("--commit-interval-us").arg(us.to_string());
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -149,12 +168,16 @@ async fn wait_serving(url: &str) -> Result<()> {
 }
 
 /// The child side: serve `data` on an ephemeral loopback port until SIGTERM.
-pub fn serve_child(data: &Path) -> Result<()> {
+pub fn serve_child(data: &Path, options: &ChildOptions) -> Result<()> {
     let dir = DataDir::new(data);
     if !dir.is_initialised() {
         dir.init("bench.provledger/log")?;
     }
-    let ledger = Arc::new(dir.open_ledger(LedgerConfig::default())?);
+    let mut config = LedgerConfig::default();
+    if let Some(us) = options.commit_interval_us {
+        config.batch.min_interval = Duration::from_micros(us);
+    }
+    let ledger = Arc::new(dir.open_ledger(config)?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -14,7 +14,7 @@ mod load;
 mod report;
 mod scrape;
 
-use crate::server::ServerProcess;
+use crate::server::{ChildOptions, ServerProcess};
 use crate::{events, ingest, lineage};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -61,6 +61,10 @@ pub struct SoakArgs {
     /// Generator keys signing the workload.
     #[arg(long, default_value_t = 8)]
     keys: usize,
+    /// The server's least interval between commits under load, in microseconds (its
+    /// `batch.min_interval_us`; the server's default when absent).
+    #[arg(long)]
+    commit_interval_us: Option<u64>,
     /// About 30 s in all, to check the tool works (CI runs it); the verdict's thresholds are
     /// reported but only errors and lost acknowledgements fail it.
     #[arg(long)]
@@ -94,7 +98,11 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
                 .rate
                 .map(|r| format!(" --rate {r}"))
                 .unwrap_or_default();
-            format!(" --minutes {}{rate}", args.minutes)
+            let interval = args
+                .commit_interval_us
+                .map(|us| format!(" --commit-interval-us {us}"))
+                .unwrap_or_default();
+            format!(" --minutes {}{rate}{interval}", args.minutes)
         }
     );
 
@@ -109,7 +117,10 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
 
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("soak");
-    let (srv, _) = rt.block_on(ServerProcess::start(&data))?;
+    let child = ChildOptions {
+        commit_interval_us: args.commit_interval_us,
+    };
+    let (srv, _) = rt.block_on(ServerProcess::start_with(&data, &child))?;
     rt.block_on(ingest::register(&srv.url, &data, &keys))?;
     let setup = 1 + args.keys as u64;
 
@@ -162,7 +173,7 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
     srv.stop()?;
 
     // Durability: a restarted server must hold every acknowledged append.
-    let (srv, restart) = rt.block_on(ServerProcess::start(&data))?;
+    let (srv, restart) = rt.block_on(ServerProcess::start_with(&data, &child))?;
     let size = rt.block_on(async {
         let mut c = ingest::client(&srv.url).await?;
         let checkpoint = c
