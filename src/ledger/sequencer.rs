@@ -42,7 +42,7 @@ pub struct BatchPolicy {
 }
 
 /// The default [`BatchPolicy::min_interval`].
-pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(2);
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_millis(5);
 
 impl Default for BatchPolicy {
     fn default() -> Self {
