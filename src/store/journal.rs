@@ -53,11 +53,15 @@ const CHECKSUM: usize = 32;
 /// How large the journal's files grow, and in what steps.
 #[derive(Debug, Clone, Copy)]
 pub struct JournalLimits {
-    /// The size at which a file is full and the writer moves to the other one. An append whose
-    /// record is larger than this bypasses the journal and waits for sled's sync instead.
+    /// The size at which a file is full and the writer moves to the other one.
     pub file_bytes: u64,
     /// Zero-filled bytes added (and synced) at a time while a file grows to `file_bytes`.
     pub extend_bytes: u64,
+    /// The largest record journalled (header and checksum included; `file_bytes` if smaller).
+    /// A larger append is a bulk write: journalling it would write it to the disk twice, and
+    /// its own size, not a sync's fixed wait, dominates how long it takes, so it bypasses the
+    /// journal and waits for sled's sync instead.
+    pub record_bytes: u64,
 }
 
 impl Default for JournalLimits {
@@ -65,6 +69,7 @@ impl Default for JournalLimits {
         JournalLimits {
             file_bytes: 32 << 20,
             extend_bytes: 1 << 20,
+            record_bytes: 4 << 20,
         }
     }
 }
@@ -386,9 +391,10 @@ impl Journal {
         })
     }
 
-    /// Whether a payload of `len` bytes can be journalled at all.
+    /// Whether a payload of `len` bytes is journalled (see [`JournalLimits::record_bytes`]).
     pub fn fits(&self, len: usize) -> bool {
-        (HEADER + len + CHECKSUM) as u64 <= self.limits.file_bytes
+        let bound = self.limits.file_bytes.min(self.limits.record_bytes);
+        (HEADER + len + CHECKSUM) as u64 <= bound
     }
 
     /// When the next record (of payload `len`) must go to the other file: the log size sled must
@@ -478,6 +484,7 @@ mod tests {
         JournalLimits {
             file_bytes,
             extend_bytes: 256,
+            record_bytes: u64::MAX,
         }
     }
 
@@ -528,6 +535,18 @@ mod tests {
     fn a_record_larger_than_a_file_does_not_fit() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path(), 0, limits(100), Faults::none()).unwrap();
+        assert!(j.fits(100 - HEADER - CHECKSUM));
+        assert!(!j.fits(101 - HEADER - CHECKSUM));
+    }
+
+    #[test]
+    fn a_record_over_the_record_bound_does_not_fit_in_a_larger_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bounded = JournalLimits {
+            record_bytes: 100,
+            ..limits(1000)
+        };
+        let j = Journal::open(dir.path(), 0, bounded, Faults::none()).unwrap();
         assert!(j.fits(100 - HEADER - CHECKSUM));
         assert!(!j.fits(101 - HEADER - CHECKSUM));
     }

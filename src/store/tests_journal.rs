@@ -34,6 +34,7 @@ pub(super) fn small_journal() -> StoreTuning {
         journal: JournalLimits {
             file_bytes: 4096,
             extend_bytes: 1024,
+            record_bytes: 4096,
         },
         sled_sync_interval: Duration::from_secs(3600),
     }
