@@ -356,6 +356,16 @@ async fn scrape_after_a_known_workload_matches_it() {
     // the parts add up to no more than the acknowledgements' total.
     assert_eq!(m.get("provledger_append_admission_seconds_count"), answered);
     assert_eq!(m.get("provledger_append_answer_seconds_count"), answered);
+    // The receipt's proof is part of the answer.
+    assert_eq!(
+        m.get("provledger_append_receipt_proof_seconds_count"),
+        answered
+    );
+    assert!(
+        m.get("provledger_append_receipt_proof_seconds_sum")
+            <= m.get("provledger_append_answer_seconds_sum"),
+        "a receipt's proof is part of its answer"
+    );
     assert!(
         m.get("provledger_append_admission_seconds_sum")
             + m.get("provledger_append_queue_wait_seconds_sum")

@@ -386,10 +386,12 @@ impl Ledger {
 
     /// The receipt of a sequenced append; records the time since the sequencer answered it.
     fn receipt(&self, sequenced: Sequenced) -> Result<Receipt, AppendError> {
+        let building = Instant::now();
         let proof = self
             .store
             .inclusion_proof(sequenced.index, sequenced.checkpoint.checkpoint.size);
-        self.metrics.answered(sequenced.answered_at.elapsed());
+        self.metrics
+            .answered(sequenced.answered_at.elapsed(), building.elapsed());
         Ok(Receipt {
             sequenced,
             proof: proof?,

@@ -272,6 +272,7 @@ pub struct Metrics {
     commit_seconds: AtomicHistogram,
     admission_seconds: AtomicHistogram,
     answer_seconds: AtomicHistogram,
+    receipt_proof_seconds: AtomicHistogram,
     queue_depth: Gauge,
     alerts_raised: Counter,
     proofs: Queries,
@@ -350,6 +351,11 @@ impl Metrics {
             "provledger_append_answer_seconds",
             "Time from the sequencer's answer to the append's receipt being ready: waking the caller's task and building the receipt's inclusion proof",
         );
+        let receipt_proof_seconds = register_latency(
+            &mut registry,
+            "provledger_append_receipt_proof_seconds",
+            "Time to build an append's receipt proof (its inclusion proof under the batch's checkpoint), the part of provledger_append_answer_seconds after the caller's task is running again",
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "provledger_append_queue_depth",
@@ -387,6 +393,7 @@ impl Metrics {
             commit_seconds,
             admission_seconds,
             answer_seconds,
+            receipt_proof_seconds,
             queue_depth,
             alerts_raised,
             proofs,
@@ -428,9 +435,11 @@ impl Metrics {
         self.admission_seconds.observe_duration(took);
     }
 
-    /// An append's receipt was ready `took` after the sequencer answered it.
-    pub fn answered(&self, took: Duration) {
+    /// An append's receipt was ready `took` after the sequencer answered it, `proof` of which
+    /// went into building its inclusion proof (the rest: waiting for the caller's task to run).
+    pub fn answered(&self, took: Duration, proof: Duration) {
         self.answer_seconds.observe_duration(took);
+        self.receipt_proof_seconds.observe_duration(proof);
     }
 
     /// The sequencer spent `took` on one batch, from taking it to the last answer sent.

@@ -50,6 +50,9 @@ pub struct Slow {
     pub admissions: Count,
     /// Appends, by their time from the sequencer's answer to their receipt.
     pub answers: Count,
+    /// Appends, by the time their receipt's proof took (the part of the answer after the
+    /// caller's task runs again).
+    pub proofs: Count,
     /// Appends taken from the queue, by their wait in it.
     pub waits: Count,
     /// Batches, by the time the sequencer spent on each (sync included).
@@ -67,6 +70,7 @@ impl Slow {
             acks: self.acks.since(before.acks),
             admissions: self.admissions.since(before.admissions),
             answers: self.answers.since(before.answers),
+            proofs: self.proofs.since(before.proofs),
             waits: self.waits.since(before.waits),
             commits: self.commits.since(before.commits),
             syncs: self.syncs.since(before.syncs),
@@ -87,7 +91,7 @@ pub struct Sample {
 }
 
 /// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit,
-/// sync, sled flush and answer times and the memory its allocator counts as allocated.
+/// sync, sled flush, answer and receipt proof times and the memory its allocator counts as allocated.
 pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
@@ -95,6 +99,7 @@ pub async fn sample(url: &str) -> Result<Sample> {
         acks: over(&text, "provledger_append_ack_duration_seconds", &le)?,
         admissions: over(&text, "provledger_append_admission_seconds", &le)?,
         answers: over(&text, "provledger_append_answer_seconds", &le)?,
+        proofs: over(&text, "provledger_append_receipt_proof_seconds", &le)?,
         waits: over(&text, "provledger_append_queue_wait_seconds", &le)?,
         commits: over(&text, "provledger_commit_duration_seconds", &le)?,
         syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
