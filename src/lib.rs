@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod lineage;
 pub mod merkle;
 pub mod metrics;
+pub mod noatime;
 pub mod note;
 pub mod provenance;
 pub mod registry;

@@ -93,7 +93,7 @@ impl Shard {
         let path = dir.join(shard_file_name(index));
         let tmp_path = dir.join(tmp_file_name(index));
         remove_if_exists(&tmp_path)?;
-        let opened = OpenOptions::new().read(true).write(true).open(&path);
+        let opened = crate::noatime::open(OpenOptions::new().read(true).write(true), &path);
         let (file, header, created) = match opened {
             Ok(file) => {
                 let header = read_header(&file, &path)?;
@@ -258,13 +258,15 @@ impl Shard {
         new_cap: u64,
     ) -> Result<(File, u64), HashIndexError> {
         let tmp_io = HashIndexError::io(&self.tmp_path);
-        let tmp = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&self.tmp_path)
-            .map_err(tmp_io)?;
+        let tmp = crate::noatime::open(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
+            &self.tmp_path,
+        )
+        .map_err(tmp_io)?;
         let count = rebuild(src, &self.path, src_cap, &tmp, &self.tmp_path, new_cap)?;
         self.faults
             .run(Step::IndexGrow, || {
@@ -316,13 +318,15 @@ impl Shard {
 /// Creates a fsynced, empty shard file of `capacity` slots at `path` (sparse: empty slots are
 /// holes until written).
 fn create_empty(path: &Path, capacity: u64) -> Result<File, HashIndexError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(HashIndexError::io(path))?;
+    let file = crate::noatime::open(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true),
+        path,
+    )
+    .map_err(HashIndexError::io(path))?;
     file.write_all_at(&encode_header(capacity, 0), 0)
         .and_then(|()| file.set_len(file_len(capacity)))
         .and_then(|()| file.sync_all())

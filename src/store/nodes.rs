@@ -254,12 +254,14 @@ impl NodeRuns {
 }
 
 fn open_level(path: &Path, create: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
+    crate::noatime::open(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false),
+        path,
+    )
 }
 
 /// The background thread that makes written nodes durable about once a second, and once more
