@@ -366,6 +366,11 @@ async fn scrape_after_a_known_workload_matches_it() {
             <= m.get("provledger_append_answer_seconds_sum"),
         "a receipt's proof is part of its answer"
     );
+    // The runtime probe wakes every 10 ms while the server serves.
+    assert!(
+        m.get("provledger_runtime_wake_delay_seconds_count") >= 1.0,
+        "the runtime probe recorded no wake"
+    );
     assert!(
         m.get("provledger_append_admission_seconds_sum")
             + m.get("provledger_append_queue_wait_seconds_sum")

@@ -7,6 +7,7 @@ pub mod http;
 mod lineage_service;
 mod log_service;
 mod metrics_route;
+mod runtime_probe;
 mod server;
 mod status;
 pub mod tls;

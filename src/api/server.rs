@@ -131,6 +131,8 @@ pub async fn serve(
         Some(tls) => Some(TlsTerminator::new(tls).map_err(ServerConfigError::from)?),
         None => None,
     };
+    // Runs while the server serves; dropped (stopped) when `serve` returns.
+    let _probe = super::runtime_probe::Probe::start(ledger.metrics().clone());
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<LogServiceServer<LogApi>>()

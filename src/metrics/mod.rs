@@ -273,6 +273,7 @@ pub struct Metrics {
     admission_seconds: AtomicHistogram,
     answer_seconds: AtomicHistogram,
     receipt_proof_seconds: AtomicHistogram,
+    runtime_delay_seconds: AtomicHistogram,
     queue_depth: Gauge,
     alerts_raised: Counter,
     proofs: Queries,
@@ -356,6 +357,11 @@ impl Metrics {
             "provledger_append_receipt_proof_seconds",
             "Time to build an append's receipt proof (its inclusion proof under the batch's checkpoint), the part of provledger_append_answer_seconds after the caller's task is running again",
         );
+        let runtime_delay_seconds = register_latency(
+            &mut registry,
+            "provledger_runtime_wake_delay_seconds",
+            "How late the server's async runtime ran a task woken by a timer every 10 ms (while the server serves requests): a delay here delays every request's task by as much",
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "provledger_append_queue_depth",
@@ -394,6 +400,7 @@ impl Metrics {
             admission_seconds,
             answer_seconds,
             receipt_proof_seconds,
+            runtime_delay_seconds,
             queue_depth,
             alerts_raised,
             proofs,
@@ -440,6 +447,11 @@ impl Metrics {
     pub fn answered(&self, took: Duration, proof: Duration) {
         self.answer_seconds.observe_duration(took);
         self.receipt_proof_seconds.observe_duration(proof);
+    }
+
+    /// The runtime ran a timer-woken task `late` after its deadline.
+    pub fn runtime_woke(&self, late: Duration) {
+        self.runtime_delay_seconds.observe_duration(late);
     }
 
     /// The sequencer spent `took` on one batch, from taking it to the last answer sent.

@@ -2,8 +2,10 @@
 //! `i / rate` seconds), whatever the server's answers, over a few shared connections with a
 //! bounded number outstanding. Latency runs from each append's scheduled time, so queueing in
 //! the client (when the bound is reached) and in the server both show. Answers are tallied in
-//! windows by the time they arrive; the server's RSS and CPU are sampled at each window's end.
+//! windows by the time they arrive; the server's RSS and CPU, and the machine's CPU and I/O
+//! pressure, are sampled at each window's end.
 
+use super::pressure::Stalls;
 use super::scrape::{self, Slow};
 use crate::ingest;
 use crate::server::ServerProcess;
@@ -57,6 +59,10 @@ pub struct Window {
     pub allocated_mib: Option<f64>,
     /// Server CPU time in the window ÷ its length.
     pub cpu_cores: f64,
+    /// Percent of the window in which some task on the machine waited for a core, and for I/O
+    /// (see [`super::pressure`]).
+    pub cpu_pressure: Option<f64>,
+    pub io_pressure: Option<f64>,
     /// The server's acknowledgements, admissions, queue waits, commits, syncs and answers in the
     /// window, all and slow (its histograms).
     pub server: Slow,
@@ -83,6 +89,15 @@ struct Tally {
     indexes: Vec<u64>,
     first_errors: Vec<String>,
     last_answer: Duration,
+}
+
+/// What the sampler read for one window.
+struct Sampled {
+    rss: Vec<f64>,
+    allocated_mib: Option<f64>,
+    cpu_cores: f64,
+    pressure: (Option<f64>, Option<f64>),
+    server: Slow,
 }
 
 fn lock(t: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
@@ -164,6 +179,7 @@ pub async fn run(
 
     let sample = async {
         let mut cpu_before = srv.cpu_seconds()?;
+        let mut stalls_before = Stalls::now();
         let mut slow_before = scrape::sample(url).await?.slow;
         let mut samples = Vec::with_capacity(plan.windows);
         let step = window / RSS_SAMPLES;
@@ -174,14 +190,17 @@ pub async fn run(
                 rss.push(srv.rss_mib()?.0);
             }
             let cpu = srv.cpu_seconds()?;
+            let stalls = Stalls::now();
             let scraped = scrape::sample(url).await?;
-            samples.push((
+            samples.push(Sampled {
                 rss,
-                scraped.allocated_mib,
-                (cpu - cpu_before) / window.as_secs_f64(),
-                scraped.slow.since(&slow_before),
-            ));
+                allocated_mib: scraped.allocated_mib,
+                cpu_cores: (cpu - cpu_before) / window.as_secs_f64(),
+                pressure: stalls.percent_since(&stalls_before, window),
+                server: scraped.slow.since(&slow_before),
+            });
             cpu_before = cpu;
+            stalls_before = stalls;
             slow_before = scraped.slow;
         }
         anyhow::Ok(samples)
@@ -190,11 +209,12 @@ pub async fn run(
     let (max_issue_lag, samples) = tokio::join!(drive, sample);
     let (max_issue_lag, samples) = (max_issue_lag?, samples?);
     let mut t = std::mem::take(&mut *lock(&tally));
-    for (w, (rss, allocated, cpu, server)) in t.windows.iter_mut().zip(samples) {
-        w.rss_mib = rss;
-        w.allocated_mib = allocated;
-        w.cpu_cores = cpu;
-        w.server = server;
+    for (w, sampled) in t.windows.iter_mut().zip(samples) {
+        w.rss_mib = sampled.rss;
+        w.allocated_mib = sampled.allocated_mib;
+        w.cpu_cores = sampled.cpu_cores;
+        (w.cpu_pressure, w.io_pressure) = sampled.pressure;
+        w.server = sampled.server;
     }
     let acked: u64 = t.windows.iter().map(|w| w.acked).sum();
     let errors: u64 = t.windows.iter().map(|w| w.errors).sum();

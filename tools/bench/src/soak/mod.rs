@@ -11,6 +11,7 @@
 //! ([`report`]).
 
 mod load;
+mod pressure;
 mod report;
 mod scrape;
 

@@ -1,7 +1,8 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
 //! its clients saw acknowledged, counts the server's slow acknowledgements, admissions, queue
-//! waits, commits, syncs (and sled's flushes within them) and answers in each window (so a slow window can be placed in or outside the server),
+//! waits, commits, syncs (and sled's flushes within them), answers and late wakes of its async
+//! runtime in each window (so a slow window can be placed in or outside the server),
 //! and reads the memory its allocator counts as allocated (so a resident-size swing can be told
 //! apart from memory the allocator keeps for reuse).
 
@@ -61,6 +62,8 @@ pub struct Slow {
     pub syncs: Count,
     /// sled's flushes, the part of each sync before its fsyncs.
     pub flushes: Count,
+    /// The runtime probe's wakes, by how late each ran.
+    pub runtime: Count,
 }
 
 impl Slow {
@@ -75,6 +78,7 @@ impl Slow {
             commits: self.commits.since(before.commits),
             syncs: self.syncs.since(before.syncs),
             flushes: self.flushes.since(before.flushes),
+            runtime: self.runtime.since(before.runtime),
         }
     }
 }
@@ -91,7 +95,7 @@ pub struct Sample {
 }
 
 /// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit,
-/// sync, sled flush, answer and receipt proof times and the memory its allocator counts as allocated.
+/// sync, sled flush, answer and receipt proof times, the runtime probe's late wakes, and the memory its allocator counts as allocated.
 pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
@@ -104,6 +108,7 @@ pub async fn sample(url: &str) -> Result<Sample> {
         commits: over(&text, "provledger_commit_duration_seconds", &le)?,
         syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
         flushes: over(&text, "provledger_sled_flush_seconds", &le)?,
+        runtime: over(&text, "provledger_runtime_wake_delay_seconds", &le)?,
     };
     let allocated_mib = gauge(&text, "provledger_allocator_allocated_bytes")?
         .map(|bytes| bytes / (1024.0 * 1024.0));
