@@ -346,6 +346,21 @@ async fn scrape_after_a_known_workload_matches_it() {
         answered
     );
     assert_eq!(m.get("provledger_commit_duration_seconds_count"), batches);
+    // A batch with new entries writes nodes and applies to sled once each, inside its commit.
+    for stage in [
+        "provledger_commit_node_write_seconds",
+        "provledger_commit_sled_apply_seconds",
+    ] {
+        let count = m.get(&format!("{stage}_count"));
+        assert!(
+            count >= 1.0 && count <= batches,
+            "{stage}: {count} of {batches} batches"
+        );
+        assert!(
+            m.get(&format!("{stage}_sum")) <= m.get("provledger_commit_duration_seconds_sum"),
+            "{stage} is part of the commit"
+        );
+    }
     assert!(
         m.get("provledger_commit_duration_seconds_sum")
             >= m.get("provledger_fsync_duration_seconds_sum"),

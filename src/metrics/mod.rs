@@ -268,6 +268,8 @@ pub struct Metrics {
     fsync_seconds: AtomicHistogram,
     sled_sync_seconds: AtomicHistogram,
     sled_flush_seconds: AtomicHistogram,
+    node_write_seconds: AtomicHistogram,
+    sled_apply_seconds: AtomicHistogram,
     queue_wait_seconds: AtomicHistogram,
     commit_seconds: AtomicHistogram,
     admission_seconds: AtomicHistogram,
@@ -332,6 +334,16 @@ impl Metrics {
             "provledger_sled_flush_seconds",
             "Time sled's flush took within one background sync: writing its buffers to its file and waiting for that range to reach the disk (sync_file_range); the rest of the sync is the fsyncs of the file's metadata and blobs",
         );
+        let node_write_seconds = register_latency(
+            &mut registry,
+            "provledger_commit_node_write_seconds",
+            "Time the sequencer spent writing one batch's new tree nodes to the node files (part of provledger_commit_duration_seconds)",
+        );
+        let sled_apply_seconds = register_latency(
+            &mut registry,
+            "provledger_commit_sled_apply_seconds",
+            "Time the sequencer spent applying one batch to the log's sled database, in memory before the journal sync (part of provledger_commit_duration_seconds)",
+        );
         let queue_wait_seconds = register_latency(
             &mut registry,
             "provledger_append_queue_wait_seconds",
@@ -395,6 +407,8 @@ impl Metrics {
             fsync_seconds,
             sled_sync_seconds,
             sled_flush_seconds,
+            node_write_seconds,
+            sled_apply_seconds,
             queue_wait_seconds,
             commit_seconds,
             admission_seconds,
@@ -466,6 +480,8 @@ impl Metrics {
             sync: self.fsync_seconds.clone(),
             sled_sync: self.sled_sync_seconds.clone(),
             flush: self.sled_flush_seconds.clone(),
+            nodes: self.node_write_seconds.clone(),
+            apply: self.sled_apply_seconds.clone(),
         }
     }
 

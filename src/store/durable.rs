@@ -26,6 +26,11 @@ pub struct SyncTimers {
     /// sled's flush alone within those (its buffers written to its file and waited for on the
     /// disk).
     pub flush: AtomicHistogram,
+    /// Each batch's writes of its new tree nodes to the node files, in the commit.
+    pub nodes: AtomicHistogram,
+    /// Each batch's application to sled (in memory; it waits when sled's buffers are full), in
+    /// the commit.
+    pub apply: AtomicHistogram,
 }
 
 /// Flush-and-fsync for one sled database directory.

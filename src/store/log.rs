@@ -478,7 +478,11 @@ impl<H: TreeHasher> LogStore<H> {
         for leaf in leaves {
             frontier.push(H::hash_leaf(leaf.as_ref()), |id, hash| runs.push(id, hash));
         }
+        let started = Instant::now();
         runs.write(&self.nodes)?;
+        if let Some(timers) = &self.sync_seconds {
+            timers.nodes.observe_duration(started.elapsed());
+        }
         // Built before the commit, swapped in after it: nothing on the path from fsync to ack.
         let mut recent: HashMap<NodeId, Hash> =
             HashMap::with_capacity(runs.count() + w.frontier.nodes().len());
@@ -509,11 +513,15 @@ impl<H: TreeHasher> LogStore<H> {
             end,
             ops,
         };
+        let started = Instant::now();
         let written = self
             .faults
             .run(Step::SledApply, || self.db.apply_batch(record.batch()))
             .map_err(StoreError::from)
             .and_then(|()| {
+                if let Some(timers) = &self.sync_seconds {
+                    timers.apply.observe_duration(started.elapsed());
+                }
                 w.sled.applied(end);
                 let started = Instant::now();
                 let synced = make_durable(w, &record);

@@ -88,17 +88,17 @@ pub fn print(f: &Found) -> Verdict {
     let first_steady = if warm < o.windows.len() { warm } else { 0 };
 
     println!(
-        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB (median) | RSS max MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | admissions > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | syncs > {SLOW_MS} ms | sled flushes > {SLOW_MS} ms | answers > {SLOW_MS} ms | receipt proofs > {SLOW_MS} ms | runtime wakes > {SLOW_MS} ms | CPU pressure % | I/O pressure % |"
+        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB (median) | RSS max MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | admissions > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | node writes > {SLOW_MS} ms | sled applies > {SLOW_MS} ms | syncs > {SLOW_MS} ms | sled flushes > {SLOW_MS} ms | answers > {SLOW_MS} ms | receipt proofs > {SLOW_MS} ms | runtime wakes > {SLOW_MS} ms | CPU pressure % | I/O pressure % |"
     );
     println!(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut p99s = Vec::with_capacity(o.windows.len());
     for (i, w) in o.windows.iter().enumerate() {
         let (p50, p99, max) = window_latency(&w.latencies);
         p99s.push(p99);
         println!(
-            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
             i + 1,
             if i < first_steady { " (warm-up)" } else { "" },
             (i + 1) as f64 * secs,
@@ -115,6 +115,8 @@ pub fn print(f: &Found) -> Verdict {
             w.server.waits.slow,
             w.server.commits.slow,
             w.server.commits.all,
+            w.server.node_writes.slow,
+            w.server.applies.slow,
             w.server.syncs.slow,
             w.server.flushes.slow,
             w.server.answers.slow,

@@ -1,7 +1,7 @@
 //! `GET /metrics` from the server under test (HTTP/1.1 on its gRPC port), read as the
 //! OpenMetrics text it is: the soak cross-checks the server's own append counters against what
 //! its clients saw acknowledged, counts the server's slow acknowledgements, admissions, queue
-//! waits, commits, syncs (and sled's flushes within them), answers and late wakes of its async
+//! waits, commits (their node writes, sled applies and syncs; sled's background flushes), answers and late wakes of its async
 //! runtime in each window (so a slow window can be placed in or outside the server),
 //! and reads the memory its allocator counts as allocated (so a resident-size swing can be told
 //! apart from memory the allocator keeps for reuse).
@@ -58,6 +58,10 @@ pub struct Slow {
     pub waits: Count,
     /// Batches, by the time the sequencer spent on each (sync included).
     pub commits: Count,
+    /// Batches, by the time their new tree nodes took to write (in the commit).
+    pub node_writes: Count,
+    /// Batches, by the time their application to sled took (in the commit).
+    pub applies: Count,
     /// Batch syncs.
     pub syncs: Count,
     /// sled's flushes, the part of each sync before its fsyncs.
@@ -76,6 +80,8 @@ impl Slow {
             proofs: self.proofs.since(before.proofs),
             waits: self.waits.since(before.waits),
             commits: self.commits.since(before.commits),
+            node_writes: self.node_writes.since(before.node_writes),
+            applies: self.applies.since(before.applies),
             syncs: self.syncs.since(before.syncs),
             flushes: self.flushes.since(before.flushes),
             runtime: self.runtime.since(before.runtime),
@@ -94,8 +100,8 @@ pub struct Sample {
     pub allocated_mib: Option<f64>,
 }
 
-/// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit,
-/// sync, sled flush, answer and receipt proof times, the runtime probe's late wakes, and the memory its allocator counts as allocated.
+/// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit
+/// (node write, sled apply, sync), sled flush, answer and receipt proof times, the runtime probe's late wakes, and the memory its allocator counts as allocated.
 pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
@@ -106,6 +112,8 @@ pub async fn sample(url: &str) -> Result<Sample> {
         proofs: over(&text, "provledger_append_receipt_proof_seconds", &le)?,
         waits: over(&text, "provledger_append_queue_wait_seconds", &le)?,
         commits: over(&text, "provledger_commit_duration_seconds", &le)?,
+        node_writes: over(&text, "provledger_commit_node_write_seconds", &le)?,
+        applies: over(&text, "provledger_commit_sled_apply_seconds", &le)?,
         syncs: over(&text, "provledger_fsync_duration_seconds", &le)?,
         flushes: over(&text, "provledger_sled_flush_seconds", &le)?,
         runtime: over(&text, "provledger_runtime_wake_delay_seconds", &le)?,
