@@ -77,6 +77,11 @@ impl ServerProcess {
         ))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// CPU seconds (user + system) the server has used so far.
     pub fn cpu_seconds(&self) -> Result<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
@@ -131,7 +136,8 @@ impl Drop for ServerProcess {
     }
 }
 
-fn clock_ticks() -> f64 {
+/// Clock ticks per second (`USER_HZ`), the unit of `/proc` CPU times.
+pub fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

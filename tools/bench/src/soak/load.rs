@@ -5,7 +5,7 @@
 //! windows by the time they arrive; the server's RSS and CPU, and the machine's CPU and I/O
 //! pressure, are sampled at each window's end.
 
-use super::pressure::Stalls;
+use super::pressure::{self, Percents, Stalls};
 use super::scrape::{self, Slow};
 use crate::ingest;
 use crate::server::ServerProcess;
@@ -59,10 +59,12 @@ pub struct Window {
     pub allocated_mib: Option<f64>,
     /// Server CPU time in the window ÷ its length.
     pub cpu_cores: f64,
-    /// Percent of the window in which some task on the machine waited for a core, and for I/O
-    /// (see [`super::pressure`]).
-    pub cpu_pressure: Option<f64>,
-    pub io_pressure: Option<f64>,
+    /// Percent of the window in which some task on the machine waited for a core, and for I/O,
+    /// and CPU time stolen by the hypervisor (see [`super::pressure`]).
+    pub pressure: Percents,
+    /// The most run-queue wait the server's runtime workers accumulated between two of the
+    /// window's RSS samples (about a second apart), in ms.
+    pub worker_wait_ms: Option<f64>,
     /// The server's acknowledgements, admissions, queue waits, commits, syncs and answers in the
     /// window, all and slow (its histograms).
     pub server: Slow,
@@ -96,7 +98,8 @@ struct Sampled {
     rss: Vec<f64>,
     allocated_mib: Option<f64>,
     cpu_cores: f64,
-    pressure: (Option<f64>, Option<f64>),
+    pressure: Percents,
+    worker_wait_ms: Option<f64>,
     server: Slow,
 }
 
@@ -179,24 +182,34 @@ pub async fn run(
 
     let sample = async {
         let mut cpu_before = srv.cpu_seconds()?;
-        let mut stalls_before = Stalls::now();
+        let hz = crate::server::clock_ticks();
+        let mut stalls_before = Stalls::now(hz);
+        let mut wait_before = pressure::worker_wait(srv.pid());
         let mut slow_before = scrape::sample(url).await?.slow;
         let mut samples = Vec::with_capacity(plan.windows);
         let step = window / RSS_SAMPLES;
         for w in 0..plan.windows {
             let mut rss = Vec::with_capacity(RSS_SAMPLES as usize);
+            let mut worker_wait_ms = None;
             for k in 1..=RSS_SAMPLES {
                 tokio::time::sleep_until(start + window * w as u32 + step * k).await;
                 rss.push(srv.rss_mib()?.0);
+                let wait = pressure::worker_wait(srv.pid());
+                if let (Some(now), Some(then)) = (wait, wait_before) {
+                    let waited = now.saturating_sub(then).as_secs_f64() * 1e3;
+                    worker_wait_ms = Some(worker_wait_ms.unwrap_or(0.0f64).max(waited));
+                }
+                wait_before = wait;
             }
             let cpu = srv.cpu_seconds()?;
-            let stalls = Stalls::now();
+            let stalls = Stalls::now(hz);
             let scraped = scrape::sample(url).await?;
             samples.push(Sampled {
                 rss,
                 allocated_mib: scraped.allocated_mib,
                 cpu_cores: (cpu - cpu_before) / window.as_secs_f64(),
                 pressure: stalls.percent_since(&stalls_before, window),
+                worker_wait_ms,
                 server: scraped.slow.since(&slow_before),
             });
             cpu_before = cpu;
@@ -213,7 +226,8 @@ pub async fn run(
         w.rss_mib = sampled.rss;
         w.allocated_mib = sampled.allocated_mib;
         w.cpu_cores = sampled.cpu_cores;
-        (w.cpu_pressure, w.io_pressure) = sampled.pressure;
+        w.pressure = sampled.pressure;
+        w.worker_wait_ms = sampled.worker_wait_ms;
         w.server = sampled.server;
     }
     let acked: u64 = t.windows.iter().map(|w| w.acked).sum();

@@ -75,8 +75,13 @@ fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, 0.0), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
+/// A whole number, or a dash where the figure is absent.
 fn percent(p: Option<f64>) -> String {
     p.map_or_else(|| "—".to_string(), |p| format!("{p:.0}"))
+}
+
+fn steal(p: Option<f64>) -> String {
+    p.map_or_else(|| "—".to_string(), |p| format!("{p:.2}"))
 }
 
 /// Prints the table, the summary and the verdict line; returns the verdict.
@@ -88,17 +93,17 @@ pub fn print(f: &Found) -> Verdict {
     let first_steady = if warm < o.windows.len() { warm } else { 0 };
 
     println!(
-        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB (median) | RSS max MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | admissions > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | node writes > {SLOW_MS} ms | sled applies > {SLOW_MS} ms | syncs > {SLOW_MS} ms | sled flushes > {SLOW_MS} ms | answers > {SLOW_MS} ms | receipt proofs > {SLOW_MS} ms | runtime wakes > {SLOW_MS} ms | CPU pressure % | I/O pressure % |"
+        "| window | ends at s | acknowledged | per s | errors | p50 ms | p99 ms | max ms | server RSS MiB (median) | RSS max MiB | allocated MiB | server CPU cores | server acks > {SLOW_MS} ms | admissions > {SLOW_MS} ms | queue waits > {SLOW_MS} ms | commits > {SLOW_MS} ms | node writes > {SLOW_MS} ms | sled applies > {SLOW_MS} ms | syncs > {SLOW_MS} ms | sled flushes > {SLOW_MS} ms | answers > {SLOW_MS} ms | receipt proofs > {SLOW_MS} ms | runtime wakes > {SLOW_MS} ms | workers' run-queue wait, most in 1 s, ms | CPU pressure % | I/O pressure % | steal % |"
     );
     println!(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut p99s = Vec::with_capacity(o.windows.len());
     for (i, w) in o.windows.iter().enumerate() {
         let (p50, p99, max) = window_latency(&w.latencies);
         p99s.push(p99);
         println!(
-            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            "| {}{} | {:.0} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {max:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} of {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
             i + 1,
             if i < first_steady { " (warm-up)" } else { "" },
             (i + 1) as f64 * secs,
@@ -122,8 +127,10 @@ pub fn print(f: &Found) -> Verdict {
             w.server.answers.slow,
             w.server.proofs.slow,
             w.server.runtime.slow,
-            percent(w.cpu_pressure),
-            percent(w.io_pressure)
+            percent(w.worker_wait_ms),
+            percent(w.pressure.cpu),
+            percent(w.pressure.io),
+            steal(w.pressure.steal)
         );
     }
 
