@@ -11,6 +11,7 @@
 //! ([`report`]).
 
 mod load;
+mod nice;
 mod pressure;
 mod report;
 mod scrape;
@@ -66,6 +67,11 @@ pub struct SoakArgs {
     /// `batch.min_interval_us`; the server's default when absent).
     #[arg(long)]
     commit_interval_us: Option<u64>,
+    /// The nice value the load generator (this process, not the server) takes once the
+    /// server has started: above 0, where the two want the same core the server goes first,
+    /// as when its clients run on other machines. 0 leaves it as started.
+    #[arg(long, default_value_t = 0)]
+    load_nice: i32,
     /// About 30 s in all, to check the tool works (CI runs it); the verdict's thresholds are
     /// reported but only errors and lost acknowledgements fail it.
     #[arg(long)]
@@ -103,7 +109,11 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
                 .commit_interval_us
                 .map(|us| format!(" --commit-interval-us {us}"))
                 .unwrap_or_default();
-            format!(" --minutes {}{rate}{interval}", args.minutes)
+            let nice = match args.load_nice {
+                0 => String::new(),
+                n => format!(" --load-nice {n}"),
+            };
+            format!(" --minutes {}{rate}{interval}{nice}", args.minutes)
         }
     );
 
@@ -122,6 +132,13 @@ pub fn run(mut args: SoakArgs) -> Result<()> {
         commit_interval_us: args.commit_interval_us,
     };
     let (srv, _) = rt.block_on(ServerProcess::start_with(&data, &child))?;
+    if args.load_nice != 0 {
+        let threads = nice::lower_this_process(args.load_nice)?;
+        println!(
+            "Load generator at nice {} ({threads} threads; the server at its own).",
+            args.load_nice
+        );
+    }
     rt.block_on(ingest::register(&srv.url, &data, &keys))?;
     let setup = 1 + args.keys as u64;
 
