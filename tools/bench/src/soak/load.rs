@@ -2,8 +2,9 @@
 //! `i / rate` seconds), whatever the server's answers, over a few shared connections with a
 //! bounded number outstanding. Latency runs from each append's scheduled time, so queueing in
 //! the client (when the bound is reached) and in the server both show. Answers are tallied in
-//! windows by the time they arrive; the server's RSS and CPU, and the machine's CPU and I/O
-//! pressure, are sampled at each window's end.
+//! windows by the time they arrive; the server's RSS is sampled through each window, and its CPU,
+//! its histograms, its runtime workers' run-queue wait and the machine's CPU and I/O pressure
+//! and steal at each window's end.
 
 use super::pressure::{self, Percents, Stalls};
 use super::scrape::{self, Slow};
@@ -45,14 +46,20 @@ impl Plan {
 /// Samples of the server's RSS per window, evenly spaced, the last at the window's end.
 pub const RSS_SAMPLES: u32 = 10;
 
-/// One window: answers that arrived in it, the server's RSS through it, and the rest of the
-/// server sampled at its end.
+/// One window: answers that arrived in it, and what the sampler read through it.
 #[derive(Default)]
 pub struct Window {
     pub acked: u64,
     pub errors: u64,
     /// Latencies of the acknowledged appends, from their scheduled time.
     pub latencies: Vec<Duration>,
+    pub sampled: Sampled,
+}
+
+/// What the sampler read for one window: the server's RSS through it, and the rest of the
+/// server and the machine at its end.
+#[derive(Default)]
+pub struct Sampled {
     /// The server's RSS, [`RSS_SAMPLES`] times through the window.
     pub rss_mib: Vec<f64>,
     /// What the server's allocator counts as allocated, when it reports it.
@@ -65,8 +72,8 @@ pub struct Window {
     /// The most run-queue wait the server's runtime workers accumulated between two of the
     /// window's RSS samples (about a second apart), in ms.
     pub worker_wait_ms: Option<f64>,
-    /// The server's acknowledgements, admissions, queue waits, commits, syncs and answers in the
-    /// window, all and slow (its histograms).
+    /// The server's acknowledgements, admissions, queue waits, commits (and their stages),
+    /// answers and late runtime wakes in the window, all and slow (its histograms).
     pub server: Slow,
 }
 
@@ -91,16 +98,6 @@ struct Tally {
     indexes: Vec<u64>,
     first_errors: Vec<String>,
     last_answer: Duration,
-}
-
-/// What the sampler read for one window.
-struct Sampled {
-    rss: Vec<f64>,
-    allocated_mib: Option<f64>,
-    cpu_cores: f64,
-    pressure: Percents,
-    worker_wait_ms: Option<f64>,
-    server: Slow,
 }
 
 fn lock(t: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
@@ -205,7 +202,7 @@ pub async fn run(
             let stalls = Stalls::now(hz);
             let scraped = scrape::sample(url).await?;
             samples.push(Sampled {
-                rss,
+                rss_mib: rss,
                 allocated_mib: scraped.allocated_mib,
                 cpu_cores: (cpu - cpu_before) / window.as_secs_f64(),
                 pressure: stalls.percent_since(&stalls_before, window),
@@ -223,12 +220,7 @@ pub async fn run(
     let (max_issue_lag, samples) = (max_issue_lag?, samples?);
     let mut t = std::mem::take(&mut *lock(&tally));
     for (w, sampled) in t.windows.iter_mut().zip(samples) {
-        w.rss_mib = sampled.rss;
-        w.allocated_mib = sampled.allocated_mib;
-        w.cpu_cores = sampled.cpu_cores;
-        w.pressure = sampled.pressure;
-        w.worker_wait_ms = sampled.worker_wait_ms;
-        w.server = sampled.server;
+        w.sampled = sampled;
     }
     let acked: u64 = t.windows.iter().map(|w| w.acked).sum();
     let errors: u64 = t.windows.iter().map(|w| w.errors).sum();

@@ -31,6 +31,8 @@ pub fn lower_this_process(nice: i32) -> Result<usize> {
 mod tests {
     use super::*;
 
+    // It renices this whole test process (a nice value cannot be lowered again without
+    // privilege): the other tests here then run at nice 7, which only slows them.
     #[test]
     fn every_thread_takes_the_value() {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();

@@ -75,13 +75,9 @@ fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, 0.0), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
-/// A whole number, or a dash where the figure is absent.
-fn percent(p: Option<f64>) -> String {
-    p.map_or_else(|| "—".to_string(), |p| format!("{p:.0}"))
-}
-
-fn steal(p: Option<f64>) -> String {
-    p.map_or_else(|| "—".to_string(), |p| format!("{p:.2}"))
+/// `value` with `decimals` decimals, or a dash where the figure is absent.
+fn optional(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "—".to_string(), |v| format!("{v:.decimals$}"))
 }
 
 /// Prints the table, the summary and the verdict line; returns the verdict.
@@ -110,37 +106,41 @@ pub fn print(f: &Found) -> Verdict {
             w.acked,
             w.acked as f64 / secs,
             w.errors,
-            median(&w.rss_mib),
-            min_max(w.rss_mib.iter().copied()).1,
-            w.allocated_mib
-                .map_or_else(|| "—".to_string(), |m| format!("{m:.1}")),
-            w.cpu_cores,
-            w.server.acks.slow,
-            w.server.admissions.slow,
-            w.server.waits.slow,
-            w.server.commits.slow,
-            w.server.commits.all,
-            w.server.node_writes.slow,
-            w.server.applies.slow,
-            w.server.syncs.slow,
-            w.server.flushes.slow,
-            w.server.answers.slow,
-            w.server.proofs.slow,
-            w.server.runtime.slow,
-            percent(w.worker_wait_ms),
-            percent(w.pressure.cpu),
-            percent(w.pressure.io),
-            steal(w.pressure.steal)
+            median(&w.sampled.rss_mib),
+            min_max(w.sampled.rss_mib.iter().copied()).1,
+            optional(w.sampled.allocated_mib, 1),
+            w.sampled.cpu_cores,
+            w.sampled.server.acks.slow,
+            w.sampled.server.admissions.slow,
+            w.sampled.server.waits.slow,
+            w.sampled.server.commits.slow,
+            w.sampled.server.commits.all,
+            w.sampled.server.node_writes.slow,
+            w.sampled.server.applies.slow,
+            w.sampled.server.syncs.slow,
+            w.sampled.server.flushes.slow,
+            w.sampled.server.answers.slow,
+            w.sampled.server.proofs.slow,
+            w.sampled.server.runtime.slow,
+            optional(w.sampled.worker_wait_ms, 0),
+            optional(w.sampled.pressure.cpu, 0),
+            optional(w.sampled.pressure.io, 0),
+            optional(w.sampled.pressure.steal, 2)
         );
     }
 
     let steady = &o.windows[first_steady..];
     let steady_p99 = &p99s[first_steady..];
-    let levels: Vec<f64> = steady.iter().map(|w| median(&w.rss_mib)).collect();
+    let levels: Vec<f64> = steady.iter().map(|w| median(&w.sampled.rss_mib)).collect();
     let (rss_min, rss_max) = min_max(levels.iter().copied());
     let spread = (rss_max - rss_min) / rss_min;
     let level = median(&levels);
-    let peak = min_max(steady.iter().flat_map(|w| w.rss_mib.iter().copied())).1;
+    let peak = min_max(
+        steady
+            .iter()
+            .flat_map(|w| w.sampled.rss_mib.iter().copied()),
+    )
+    .1;
     let median_p99 = median(steady_p99);
     let (worst_window, worst_p99) = steady_p99.iter().enumerate().fold(
         (0, 0.0),
@@ -182,8 +182,8 @@ pub fn print(f: &Found) -> Verdict {
         100.0 * spread,
         peak / level
     );
-    if steady.iter().any(|w| w.allocated_mib.is_some()) {
-        let (min, max) = min_max(steady.iter().filter_map(|w| w.allocated_mib));
+    if steady.iter().any(|w| w.sampled.allocated_mib.is_some()) {
+        let (min, max) = min_max(steady.iter().filter_map(|w| w.sampled.allocated_mib));
         println!(
             "- server allocated (the allocator's count) {steady_note}: min {min:.1} MiB, max {max:.1} MiB; the rest of the RSS is code, stacks and freed memory the allocator keeps for reuse"
         );
