@@ -3,6 +3,7 @@
 //! same operations as an HTTP/JSON API ([`http`]) on the same port.
 
 pub mod access;
+mod coalesce;
 pub mod http;
 mod lineage_service;
 mod log_service;

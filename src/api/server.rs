@@ -8,6 +8,7 @@
 //! read tokens are kept as hashes.
 
 use super::access::{ReadAccess, ReadAccessLayer};
+use super::coalesce::Coalesced;
 use super::lineage_service::LineageApi;
 use super::log_service::{LogApi, StreamLimits};
 use super::tls::{TlsSetupError, TlsTerminator};
@@ -177,14 +178,17 @@ pub async fn serve(
         .add_routes(routes);
     if let Some(tls) = tls {
         return Ok(router
-            .serve_with_incoming_shutdown(tls.incoming(listener), shutdown)
+            .serve_with_incoming_shutdown(
+                tls.incoming(listener).map(|conn| conn.map(Coalesced::new)),
+                shutdown,
+            )
             .await?);
     }
     // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         conn.and_then(|stream| {
             stream.set_nodelay(true)?;
-            Ok(stream)
+            Ok(Coalesced::new(stream))
         })
     });
     Ok(router
