@@ -151,14 +151,27 @@ impl LineageDb {
     /// True when the writer must wait for flushes before applying another batch: the memtables
     /// hold more than [`MAX_UNFLUSHED_MEMTABLES`] memtables' worth of writes, or more than one
     /// memtable's worth after [`MAX_BATCHES_OVER`] batches.
+    ///
+    /// Over the first bound with no memtable sealed, nothing would ever lower it: fjall seals
+    /// the active memtable only when a write finds it over its size, and the writer is waiting
+    /// here. That is the state of a database reopened after a stop that left more than that in
+    /// its journal (replayed into the active memtable), so this seals the memtable and queues
+    /// its flush itself, as fjall's own write path does.
     pub fn flushes_behind(&self) -> bool {
         let unflushed = self.db.write_buffer_size();
         if unflushed <= self.memtable_bytes {
             self.batches_over.store(0, Ordering::Relaxed);
             return false;
         }
-        unflushed > MAX_UNFLUSHED_MEMTABLES * self.memtable_bytes
-            || self.batches_over.load(Ordering::Relaxed) >= MAX_BATCHES_OVER
+        if unflushed > MAX_UNFLUSHED_MEMTABLES * self.memtable_bytes {
+            if self.keyspace.sealed_memtable_count() == 0
+                && let Err(e) = self.keyspace.rotate_memtable()
+            {
+                tracing::warn!(error = %e, "lineage database: sealing the memtable for a flush failed");
+            }
+            return true;
+        }
+        self.batches_over.load(Ordering::Relaxed) >= MAX_BATCHES_OVER
     }
 
     /// The value of `key`.
@@ -282,6 +295,44 @@ mod tests {
             db.db.write_buffer_size()
         );
         assert!(db.db.write_buffer_size() <= MAX_UNFLUSHED_MEMTABLES * 64 * 1024 + 64 * 1024);
+    }
+
+    #[test]
+    fn a_database_reopened_with_unflushed_writes_flushes_them_without_new_writes() {
+        // More than MAX_UNFLUSHED_MEMTABLES memtables' worth left in the journal by a stop
+        // before fjall's worker flushed it: on reopen it is all in the active memtable, and the
+        // writer asks `flushes_behind` before writing anything. It must not wait for ever.
+        let memtable = 64 * 1024;
+        let reopened = (0..10).find_map(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lineage");
+            {
+                let db = LineageDb::open_sized(&path, 1 << 20, memtable).unwrap();
+                let mut batch = db.batch();
+                for i in 0u32..1000 {
+                    batch.insert(i.to_be_bytes(), [7u8; 1000]);
+                }
+                db.apply(batch).unwrap();
+                db.db.persist(fjall::PersistMode::SyncAll).unwrap();
+            }
+            let db = LineageDb::open_sized(&path, 1 << 20, memtable).unwrap();
+            // (If the worker flushed before the stop, try again: the case needs it not to.)
+            (db.db.write_buffer_size() > MAX_UNFLUSHED_MEMTABLES * memtable).then_some((dir, db))
+        });
+        let (_dir, db) = reopened.expect("a stop before the flush");
+        let started = std::time::Instant::now();
+        while db.flushes_behind() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "still {} bytes unflushed",
+                db.db.write_buffer_size()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            db.get(7u32.to_be_bytes()).unwrap().as_deref(),
+            Some(&[7u8; 1000][..])
+        );
     }
 
     #[test]
