@@ -57,6 +57,9 @@ struct Args {
     /// Concurrent proof clients.
     #[arg(long, default_value_t = 16)]
     proof_clients: usize,
+    /// HTTP/2 connections the proof clients share, round robin (default: one per client).
+    #[arg(long)]
+    proof_connections: Option<usize>,
     /// Records of the generator whose blast radius is measured.
     #[arg(long, default_value_t = 100_000)]
     lineage_records: u64,
@@ -124,6 +127,16 @@ fn main() -> Result<()> {
     run(args)
 }
 
+impl Args {
+    /// The proof clients and the connections they share.
+    fn callers(&self) -> proofs::Callers {
+        proofs::Callers {
+            clients: self.proof_clients,
+            connections: self.proof_connections.unwrap_or(self.proof_clients),
+        }
+    }
+}
+
 fn proofs_only(args: &Args, data: &std::path::Path, size: u64, settle: f64) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let keys = events::presign(0, args.keys, 0)?.keys;
@@ -132,7 +145,7 @@ fn proofs_only(args: &Args, data: &std::path::Path, size: u64, settle: f64) -> R
     let after_start = srv.rss_mib()?;
     std::thread::sleep(Duration::from_secs_f64(settle));
     let span = Duration::from_secs_f64(args.proof_seconds);
-    let ask = proofs::asker(&rt, srv.url.clone(), size, args.proof_clients, span);
+    let ask = proofs::asker(&rt, srv.url.clone(), size, args.callers(), span);
     let inc = ask(proofs::ProofKind::Inclusion)?;
     let (rss, peak) = srv.rss_mib()?;
     let cpu = srv.cpu_seconds()?;
@@ -304,8 +317,10 @@ fn run(args: Args) -> Result<()> {
 
     println!("## Proofs, restart and growth\n");
     println!(
-        "The log is grown through the library (distinct signed events, 10,000 per append) and fully indexed before each restart; queries go through gRPC, {} closed-loop clients, {:.0} s each. The gRPC floor is the same clients asking for the latest checkpoint, which the server answers from memory: the most calls/s this machine serves with no storage read and no proof work.\n",
-        args.proof_clients, args.proof_seconds
+        "The log is grown through the library (distinct signed events, 10,000 per append) and fully indexed before each restart; queries go through gRPC, {} closed-loop clients over {} connections, {:.0} s each. The gRPC floor is the same clients asking for the latest checkpoint, which the server answers from memory: the most calls/s this machine serves with no storage read and no proof work.\n",
+        args.proof_clients,
+        args.callers().connections,
+        args.proof_seconds
     );
     println!(
         "| log size | load s | restart to serving s | inclusion proofs/s | p50 ms | p99 ms | consistency proofs/s | p50 ms | p99 ms | gRPC floor calls/s | inclusion ÷ floor | server RSS MiB (peak) | disk bytes/entry | PostgreSQL chain proof of row 1, s | ÷ inclusion p50 |"
@@ -316,7 +331,7 @@ fn run(args: Args) -> Result<()> {
     for &size in &args.sizes {
         let load = proofs::load(&big, size, &work.keys)?;
         let (srv, restart) = rt.block_on(ServerProcess::start(&big))?;
-        let ask = proofs::asker(&rt, srv.url.clone(), size, args.proof_clients, span);
+        let ask = proofs::asker(&rt, srv.url.clone(), size, args.callers(), span);
         let inc = ask(proofs::ProofKind::Inclusion)?;
         let con = ask(proofs::ProofKind::Consistency)?;
         let floor = ask(proofs::ProofKind::Floor)?;

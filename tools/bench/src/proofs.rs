@@ -112,29 +112,41 @@ pub enum ProofKind {
     Floor,
 }
 
+/// How the proof clients reach the server: `clients` closed-loop callers sharing
+/// `connections` HTTP/2 connections round robin (one each when equal).
+#[derive(Clone, Copy, Debug)]
+pub struct Callers {
+    pub clients: usize,
+    pub connections: usize,
+}
+
 /// [`query`] for one server and span, blocking on `rt`: call it once per proof kind.
 pub fn asker<'a>(
     rt: &'a tokio::runtime::Runtime,
     url: String,
     size: u64,
-    clients: usize,
+    callers: Callers,
     duration: Duration,
 ) -> impl Fn(ProofKind) -> Result<Run> + 'a {
-    move |kind| rt.block_on(query(&url, size, kind, clients, duration))
+    move |kind| rt.block_on(query(&url, size, kind, callers, duration))
 }
 
-/// `clients` closed-loop callers asking random proofs against a log of `size` for `duration`.
+/// Closed-loop callers asking random proofs against a log of `size` for `duration`.
 pub async fn query(
     url: &str,
     size: u64,
     kind: ProofKind,
-    clients: usize,
+    callers: Callers,
     duration: Duration,
 ) -> Result<Run> {
+    let mut connections = Vec::new();
+    for _ in 0..callers.connections.clamp(1, callers.clients.max(1)) {
+        connections.push(client(url).await?);
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..clients {
-        let mut cl = client(url).await?;
+    for c in 0..callers.clients {
+        let mut cl = connections[c % connections.len()].clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = SplitMix(c as u64 + 1);
             let mut lat = Vec::new();
