@@ -5,8 +5,8 @@
 //! reports vectored writes the threshold is 256 bytes, so every unary answer whose message is
 //! over 256 bytes — an inclusion or consistency proof, an append's receipt — costs two
 //! `writev`s, the second carrying only the 10-byte trailers (`grpc-status`), and reaches the
-//! client as two TCP segments. On loopback each send also runs the receiver's side of TCP, so
-//! the second write was a quarter of the server's CPU per proof.
+//! client as two TCP segments. On loopback each send also runs the receiver's side of TCP: the
+//! two writes together were a quarter of the server's CPU samples while it answered proofs.
 //!
 //! [`Coalesced`] reports non-vectored writes, which raises `h2`'s threshold to 1 KiB (a proof of
 //! a tree of up to 2^29 leaves fits under it), and buffers what it is given until the next

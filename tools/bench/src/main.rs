@@ -128,11 +128,14 @@ fn main() -> Result<()> {
 }
 
 impl Args {
-    /// The proof clients and the connections they share.
+    /// The proof clients and the connections they share (at least one, at most one each).
     fn callers(&self) -> proofs::Callers {
         proofs::Callers {
             clients: self.proof_clients,
-            connections: self.proof_connections.unwrap_or(self.proof_clients),
+            connections: self
+                .proof_connections
+                .unwrap_or(self.proof_clients)
+                .clamp(1, self.proof_clients.max(1)),
         }
     }
 }

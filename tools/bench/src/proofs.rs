@@ -140,7 +140,7 @@ pub async fn query(
     duration: Duration,
 ) -> Result<Run> {
     let mut connections = Vec::new();
-    for _ in 0..callers.connections.clamp(1, callers.clients.max(1)) {
+    for _ in 0..callers.connections.max(1) {
         connections.push(client(url).await?);
     }
     let start = Instant::now();
