@@ -17,10 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Latency bucket bounds in seconds: 50 µs to 10 s.
-pub const LATENCY_BOUNDS_SECONDS: [f64; 17] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+/// Latency bucket bounds in seconds: 50 µs to 10 s, finer from 5 to 100 ms, where
+/// acknowledgements under load fall (so a percentile read from the buckets is close).
+pub const LATENCY_BOUNDS_SECONDS: [f64; 24] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02,
+    0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Batch size bucket bounds, in entries: powers of two up to 4096.
@@ -38,6 +39,9 @@ pub struct AtomicHistogram {
 struct Inner {
     /// Upper bounds in base units.
     bounds: Box<[u64]>,
+    /// The same bounds as given, in rendered units (rendered exactly as given, not as base
+    /// units × `scale`, which can be off in the last digit).
+    rendered: Box<[f64]>,
     /// One per bound, then `+Inf`.
     buckets: Box<[AtomicU64]>,
     sum: AtomicU64,
@@ -51,16 +55,19 @@ impl AtomicHistogram {
     /// increase are dropped.
     pub fn new(bounds: &[f64], scale: f64) -> Self {
         let mut base: Vec<u64> = Vec::with_capacity(bounds.len());
-        for b in bounds {
-            let b = (b / scale).round() as u64;
+        let mut rendered = Vec::with_capacity(bounds.len());
+        for &given in bounds {
+            let b = (given / scale).round() as u64;
             if base.last().is_none_or(|last| b > *last) {
                 base.push(b);
+                rendered.push(given);
             }
         }
         let buckets = (0..=base.len()).map(|_| AtomicU64::new(0)).collect();
         AtomicHistogram {
             inner: Arc::new(Inner {
                 bounds: base.into_boxed_slice(),
+                rendered: rendered.into_boxed_slice(),
                 buckets,
                 sum: AtomicU64::new(0),
                 scale,
@@ -98,10 +105,7 @@ impl AtomicHistogram {
         for (i, bucket) in inner.buckets.iter().enumerate() {
             let n = bucket.load(Ordering::Relaxed);
             count += n;
-            let bound = inner
-                .bounds
-                .get(i)
-                .map_or(f64::INFINITY, |&b| b as f64 * inner.scale);
+            let bound = inner.rendered.get(i).copied().unwrap_or(f64::INFINITY);
             buckets.push((bound, n));
         }
         let sum = inner.sum.load(Ordering::Relaxed) as f64 * inner.scale;
@@ -154,6 +158,16 @@ mod tests {
         let at = |bound: f64| buckets.iter().find(|(b, _)| (*b - bound).abs() < 1e-12);
         assert_eq!(at(0.0005).map(|(_, n)| *n), Some(1));
         assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1)));
+    }
+
+    #[test]
+    fn latency_bounds_render_as_given() {
+        let (_, _, buckets) = AtomicHistogram::latency().snapshot();
+        let rendered: Vec<f64> = buckets.iter().map(|(b, _)| *b).collect();
+        let mut expected = LATENCY_BOUNDS_SECONDS.to_vec();
+        expected.push(f64::INFINITY);
+        assert_eq!(rendered, expected);
+        assert!(rendered.iter().any(|b| b.to_string() == "0.0075"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! its histograms, its runtime workers' run-queue wait and the machine's CPU and I/O pressure
 //! and steal at each window's end.
 
+use super::buckets::Buckets;
 use super::pressure::{self, Percents, Stalls};
 use super::scrape::{self, Slow};
 use crate::ingest;
@@ -75,6 +76,8 @@ pub struct Sampled {
     /// The server's acknowledgements, admissions, queue waits, commits (and their stages),
     /// answers and late runtime wakes in the window, all and slow (its histograms).
     pub server: Slow,
+    /// The server's acknowledgements in the window (admission to durable answer), by bucket.
+    pub server_acks: Buckets,
 }
 
 /// What the run did.
@@ -182,7 +185,7 @@ pub async fn run(
         let hz = crate::server::clock_ticks();
         let mut stalls_before = Stalls::now(hz);
         let mut wait_before = pressure::worker_wait(srv.pid());
-        let mut slow_before = scrape::sample(url).await?.slow;
+        let mut scraped_before = scrape::sample(url).await?;
         let mut samples = Vec::with_capacity(plan.windows);
         let step = window / RSS_SAMPLES;
         for w in 0..plan.windows {
@@ -207,11 +210,12 @@ pub async fn run(
                 cpu_cores: (cpu - cpu_before) / window.as_secs_f64(),
                 pressure: stalls.percent_since(&stalls_before, window),
                 worker_wait_ms,
-                server: scraped.slow.since(&slow_before),
+                server: scraped.slow.since(&scraped_before.slow),
+                server_acks: scraped.acks.since(&scraped_before.acks),
             });
             cpu_before = cpu;
             stalls_before = stalls;
-            slow_before = scraped.slow;
+            scraped_before = scraped;
         }
         anyhow::Ok(samples)
     };

@@ -10,6 +10,7 @@
 //! compare the log size with them; print the windows, the summary and the verdict
 //! ([`report`]).
 
+mod buckets;
 mod load;
 mod nice;
 mod pressure;

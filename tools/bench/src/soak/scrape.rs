@@ -6,6 +6,7 @@
 //! and reads the memory its allocator counts as allocated (so a resident-size swing can be told
 //! apart from memory the allocator keeps for reuse).
 
+use super::buckets::Buckets;
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -92,21 +93,26 @@ impl Slow {
 /// What "slow" means, in ms: one of the histograms' bucket bounds.
 pub const SLOW_MS: f64 = 25.0;
 
+/// The histogram whose per-window percentiles the soak judges: admission to durable answer.
+pub const ACK_HISTOGRAM: &str = "provledger_append_ack_duration_seconds";
+
 /// One scrape of the server: its timing histograms and its allocator's figure.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sample {
     pub slow: Slow,
+    /// Every bucket of the acknowledgement histogram ([`ACK_HISTOGRAM`]).
+    pub acks: Buckets,
     /// `provledger_allocator_allocated_bytes` in MiB, when the server reports it.
     pub allocated_mib: Option<f64>,
 }
 
-/// Scrapes `{url}/metrics` for the server's acknowledgement, admission, queue wait, commit
+/// Scrapes `{url}/metrics` for the server's acknowledgement histogram's buckets, and its acknowledgement, admission, queue wait, commit
 /// (node write, sled apply, sync), sled flush, answer and receipt proof times, the runtime probe's late wakes, and the memory its allocator counts as allocated.
 pub async fn sample(url: &str) -> Result<Sample> {
     let text = text(url).await?;
     let le = (SLOW_MS / 1e3).to_string();
     let slow = Slow {
-        acks: over(&text, "provledger_append_ack_duration_seconds", &le)?,
+        acks: over(&text, ACK_HISTOGRAM, &le)?,
         admissions: over(&text, "provledger_append_admission_seconds", &le)?,
         answers: over(&text, "provledger_append_answer_seconds", &le)?,
         proofs: over(&text, "provledger_append_receipt_proof_seconds", &le)?,
@@ -122,6 +128,7 @@ pub async fn sample(url: &str) -> Result<Sample> {
         .map(|bytes| bytes / (1024.0 * 1024.0));
     Ok(Sample {
         slow,
+        acks: Buckets::parse(&text, ACK_HISTOGRAM)?,
         allocated_mib,
     })
 }
