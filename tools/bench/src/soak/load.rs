@@ -3,12 +3,13 @@
 //! bounded number outstanding. Latency runs from each append's scheduled time, so queueing in
 //! the client (when the bound is reached) and in the server both show. Answers are tallied in
 //! windows by the time they arrive; the server's RSS is sampled through each window, and its CPU,
-//! its histograms, its runtime workers' run-queue wait and the machine's CPU and I/O pressure
-//! and steal at each window's end.
+//! its histograms, its threads' CPU by group, its runtime workers' run-queue wait, the load
+//! generator's own CPU and the machine's CPU and I/O pressure and steal at each window's end.
 
 use super::buckets::Buckets;
 use super::pressure::{self, Percents, Stalls};
 use super::scrape::{self, Slow};
+use super::threads;
 use crate::ingest;
 use crate::server::ServerProcess;
 use anyhow::{Result, bail};
@@ -70,6 +71,8 @@ pub struct Sampled {
     /// Percent of the window in which some task on the machine waited for a core, and for I/O,
     /// and CPU time stolen by the hypervisor (see [`super::pressure`]).
     pub pressure: Percents,
+    /// Cores used in the window by the server's thread groups and by the load generator.
+    pub threads: threads::Cores,
     /// The most run-queue wait the server's runtime workers accumulated between two of the
     /// window's RSS samples (about a second apart), in ms.
     pub worker_wait_ms: Option<f64>,
@@ -186,6 +189,7 @@ pub async fn run(
         let mut stalls_before = Stalls::now(hz);
         let mut wait_before = pressure::worker_wait(srv.pid());
         let mut scraped_before = scrape::sample(url).await?;
+        let mut threads_before = threads::Cpu::now(srv.pid());
         let mut samples = Vec::with_capacity(plan.windows);
         let step = window / RSS_SAMPLES;
         for w in 0..plan.windows {
@@ -203,12 +207,14 @@ pub async fn run(
             }
             let cpu = srv.cpu_seconds()?;
             let stalls = Stalls::now(hz);
+            let threads = threads::Cpu::now(srv.pid());
             let scraped = scrape::sample(url).await?;
             samples.push(Sampled {
                 rss_mib: rss,
                 allocated_mib: scraped.allocated_mib,
                 cpu_cores: (cpu - cpu_before) / window.as_secs_f64(),
                 pressure: stalls.percent_since(&stalls_before, window),
+                threads: threads.cores_since(&threads_before, window),
                 worker_wait_ms,
                 server: scraped.slow.since(&scraped_before.slow),
                 server_acks: scraped.acks.since(&scraped_before.acks),
@@ -216,6 +222,7 @@ pub async fn run(
             cpu_before = cpu;
             stalls_before = stalls;
             scraped_before = scraped;
+            threads_before = threads;
         }
         anyhow::Ok(samples)
     };

@@ -16,6 +16,7 @@ mod nice;
 mod pressure;
 mod report;
 mod scrape;
+mod threads;
 
 use crate::server::{ChildOptions, ServerProcess};
 use crate::{events, ingest, lineage};

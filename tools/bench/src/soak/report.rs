@@ -21,6 +21,7 @@
 
 use super::load::{Outcome, Plan, RSS_SAMPLES};
 use super::scrape::{Appends, SLOW_MS};
+use super::threads::GROUPS;
 use crate::stats::quantile;
 use std::time::Duration;
 
@@ -81,6 +82,37 @@ fn median(values: &[f64]) -> f64 {
 /// The smallest and largest of `values` (infinity and 0 when there are none).
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, 0.0), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+/// The second table: cores used per window by the server's thread groups and by the load
+/// generator, beside the window's p99 at both ends.
+fn print_threads(o: &Outcome, first_steady: usize) {
+    let groups: Vec<String> = GROUPS.iter().map(|g| format!("{g} cores")).collect();
+    println!(
+        "\nCPU by thread (cores used in each window: the server's threads by name, and the load generator):\n"
+    );
+    println!(
+        "| window | p99 ms | server ack p99 ms | {} | server total | load generator |",
+        groups.join(" | ")
+    );
+    println!("|---:|---:|---:|{}---:|---:|", "---:|".repeat(GROUPS.len()));
+    for (i, w) in o.windows.iter().enumerate() {
+        let t = &w.sampled.threads;
+        let per_group: Vec<String> = match t.server {
+            Some(cores) => cores.iter().map(|c| format!("{c:.2}")).collect(),
+            None => vec!["—".to_string(); GROUPS.len()],
+        };
+        println!(
+            "| {}{} | {:.2} | {} | {} | {} | {} |",
+            i + 1,
+            if i < first_steady { " (warm-up)" } else { "" },
+            window_latency(&w.latencies).1,
+            optional(w.sampled.server_acks.quantile(0.99).map(|s| s * 1e3), 2),
+            per_group.join(" | "),
+            optional(t.server.map(|c| c.iter().sum()), 2),
+            optional(t.load_generator, 2),
+        );
+    }
 }
 
 /// Windows' p99s after the warm-up: their median and the worst.
@@ -193,6 +225,8 @@ pub fn print(f: &Found) -> Verdict {
             optional(w.sampled.pressure.steal, 2)
         );
     }
+
+    print_threads(o, first_steady);
 
     let steady = &o.windows[first_steady..];
     let steady_p99 = &p99s[first_steady..];
