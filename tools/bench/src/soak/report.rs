@@ -85,8 +85,9 @@ fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// The second table: cores used per window by the server's thread groups and by the load
-/// generator, beside the window's p99 at both ends.
-fn print_threads(o: &Outcome, first_steady: usize) {
+/// generator, beside the window's p99 at both ends (`client` and `server`, one per window, as
+/// the first table computed them).
+fn print_threads(o: &Outcome, first_steady: usize, client: &[f64], server: &[Option<f64>]) {
     let groups: Vec<String> = GROUPS.iter().map(|g| format!("{g} cores")).collect();
     println!(
         "\nCPU by thread (cores used in each window: the server's threads by name, and the load generator):\n"
@@ -106,8 +107,8 @@ fn print_threads(o: &Outcome, first_steady: usize) {
             "| {}{} | {:.2} | {} | {} | {} | {} |",
             i + 1,
             if i < first_steady { " (warm-up)" } else { "" },
-            window_latency(&w.latencies).1,
-            optional(w.sampled.server_acks.quantile(0.99).map(|s| s * 1e3), 2),
+            client[i],
+            optional(server[i], 2),
             per_group.join(" | "),
             optional(t.server.map(|c| c.iter().sum()), 2),
             optional(t.load_generator, 2),
@@ -126,16 +127,16 @@ fn print_by_steal(steady: &[Window], client: &[f64], server: &[Option<f64>]) {
     if steady.iter().all(|w| w.sampled.pressure.steal.is_none()) {
         return;
     }
-    let stolen = |w: &Window| w.sampled.pressure.steal.unwrap_or(0.0) >= STEAL_APART;
-    let part = |apart: bool| {
-        let pick = |i: &usize| stolen(&steady[*i]) == apart;
-        let n = (0..steady.len()).filter(pick).count();
-        let s = Spread::of((0..steady.len()).filter(pick).map(|i| server[i]));
-        let c = Spread::of((0..steady.len()).filter(pick).map(|i| Some(client[i])));
-        (n, s, c)
+    let (apart, rest): (Vec<usize>, Vec<usize>) = (0..steady.len())
+        .partition(|&i| steady[i].sampled.pressure.steal.unwrap_or(0.0) >= STEAL_APART);
+    let part = |windows: &[usize]| {
+        (
+            Spread::of(windows.iter().map(|&i| server[i])),
+            Spread::of(windows.iter().map(|&i| Some(client[i]))),
+        )
     };
-    let (n_hi, s_hi, c_hi) = part(true);
-    let (n_lo, s_lo, c_lo) = part(false);
+    let ((s_hi, c_hi), (s_lo, c_lo)) = (part(&apart), part(&rest));
+    let (n_hi, n_lo) = (apart.len(), rest.len());
     println!(
         "- by the hypervisor's steal (not judged): {n_hi} windows with steal ≥ {STEAL_APART}%: server ack p99 max {:.2} ms, load generator p99 max {:.2} ms; {n_lo} with less: server ack p99 median {:.2}, max {:.2} ms ({:.2} ×), load generator p99 median {:.2}, max {:.2} ms ({:.2} ×)",
         s_hi.worst,
@@ -260,7 +261,7 @@ pub fn print(f: &Found) -> Verdict {
         );
     }
 
-    print_threads(o, first_steady);
+    print_threads(o, first_steady, &p99s, &server_p99s);
 
     let steady = &o.windows[first_steady..];
     let steady_p99 = &p99s[first_steady..];
