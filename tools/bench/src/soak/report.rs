@@ -225,10 +225,12 @@ impl Spread {
 
     /// Windows over `factor` × the median.
     fn over(&self, factor: f64) -> usize {
-        self.values
-            .iter()
-            .filter(|&&p| p > factor * self.median)
-            .count()
+        self.above(factor * self.median)
+    }
+
+    /// Windows over `limit` ms.
+    fn above(&self, limit: f64) -> usize {
+        self.values.iter().filter(|&&p| p > limit).count()
     }
 }
 
@@ -356,7 +358,7 @@ pub fn print(f: &Found) -> Verdict {
         server.worst,
         first_steady + server.worst_window + 1,
         server.ratio(),
-        server.values.iter().filter(|&&p| p > bound).count(),
+        server.above(bound),
         server.over(P99_FACTOR),
         optional(drift.map(|d| d.0), 2),
         optional(drift.map(|d| d.1), 2),
