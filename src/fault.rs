@@ -1,7 +1,7 @@
 //! Fault injection for the write path: crash tests make the k-th write or sync fail, at every k,
 //! and then check what a reopen finds.
 //!
-//! The write path (tree node writes and syncs, sled's batch, flush and fsyncs, hash index
+//! The write path (leaf and tree node writes and syncs, sled's batch, flush and fsyncs, hash index
 //! writes, growths and syncs, watermark files) runs each such step through
 //! [`Faults::run`], naming it with a [`Step`].
 //!
@@ -29,9 +29,13 @@ pub enum Step {
     NodeWrite,
     /// `fdatasync` of the tree's node files.
     NodeSync,
+    /// A positioned write of leaves or their end offsets (`leaves/data`, `leaves/offsets`).
+    LeafWrite,
+    /// `fdatasync` of one of the leaf files.
+    LeafSync,
     /// Writing a watermark file (the node files' `tree/synced`, the hash indexes' watermarks).
     Watermark,
-    /// sled's `apply_batch` of an append (its leaves, checkpoint and index entries).
+    /// sled's `apply_batch` of an append (its checkpoint and index entries).
     SledApply,
     /// Writing an append's journal record, or zeros growing a journal file.
     JournalWrite,
@@ -54,16 +58,24 @@ pub enum Step {
 impl Step {
     /// Steps the store takes on the append path, in the appending thread.
     pub const STORE_APPEND: &'static [Step] = &[
+        Step::LeafWrite,
         Step::NodeWrite,
         Step::SledApply,
         Step::JournalWrite,
         Step::JournalSync,
     ];
-    /// Steps of sled's sync, which runs in the background (and on the append path only when
-    /// the journal cannot take an append or must wait for sled to reuse a file).
-    pub const SLED_SYNC: &'static [Step] = &[Step::SledFlush, Step::DbFsync, Step::BlobSync];
+    /// Steps of the background sync of the leaf files and sled (on the append path only when
+    /// the journal cannot take an append or must wait for that sync to reuse a file).
+    pub const SLED_SYNC: &'static [Step] = &[
+        Step::LeafSync,
+        Step::SledFlush,
+        Step::DbFsync,
+        Step::BlobSync,
+    ];
     /// Every step.
     pub const ALL: &'static [Step] = &[
+        Step::LeafWrite,
+        Step::LeafSync,
         Step::NodeWrite,
         Step::NodeSync,
         Step::Watermark,

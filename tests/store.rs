@@ -277,25 +277,69 @@ fn key(prefix: u8, n: u64) -> Vec<u8> {
     k
 }
 
+/// Flips the last byte of leaf `index` in the leaf files (`leaves/offsets` holds each leaf's
+/// end offset in `leaves/data`, a `u64` big-endian per leaf).
+fn flip_leaf_byte(dir: &Path, index: u64) {
+    let offsets = std::fs::read(dir.join("leaves").join("offsets")).unwrap();
+    let at = index as usize * 8;
+    let end = u64::from_be_bytes(offsets[at..at + 8].try_into().unwrap()) as usize;
+    let path = dir.join("leaves").join("data");
+    let mut data = std::fs::read(&path).unwrap();
+    data[end - 1] ^= 0x01;
+    std::fs::write(&path, data).unwrap();
+}
+
 #[test]
 fn a_flipped_leaf_byte_is_located_by_the_audit() {
-    // The leaf chunk keyed at 600 holds leaves from 600 while its encoding (a 4-byte count, then
-    // 4 bytes and the bytes of each leaf) fits in 7 KiB; flip a byte of its last leaf.
-    let mut last = 600;
-    let mut encoded = 4 + 4 + leaf(600).len();
-    while encoded + 4 + leaf(last + 1).len() <= 7 * 1024 {
-        last += 1;
-        encoded += 4 + leaf(last).len();
-    }
-    let dir = damaged_store(|db| flip_byte(db, &key(b'l', 600), 3));
+    let dir = damaged_store(|_| {});
+    flip_leaf_byte(dir.path(), 641);
     let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    // The leaf read back is the damaged one: nothing checks leaves against the tree on reads.
+    assert_ne!(store.leaves(641, 1).unwrap()[0], leaf(641));
     let report = provledger::store::audit(&store).unwrap();
-    assert_eq!(report.problems[0], AuditProblem::LeafHash { index: last });
-    assert_eq!(report.problems[0].leaf_index(), Some(last));
+    assert_eq!(report.problems[0], AuditProblem::LeafHash { index: 641 });
+    assert_eq!(report.problems[0].leaf_index(), Some(641));
     assert!(
         report
             .problems
             .contains(&AuditProblem::CheckpointRoot { size: 1000 })
+    );
+}
+
+#[test]
+fn malformed_leaf_offsets_are_located_by_the_audit() {
+    let dir = damaged_store(|_| {});
+    // Leaf 900's end offset now runs past the data file.
+    let path = dir.path().join("leaves").join("offsets");
+    let mut offsets = std::fs::read(&path).unwrap();
+    offsets[900 * 8..901 * 8].copy_from_slice(&u64::MAX.to_be_bytes());
+    std::fs::write(&path, offsets).unwrap();
+    let store = LogStore::<Blake3>::open(dir.path(), None).unwrap();
+    assert!(matches!(
+        store.leaves(899, 2),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let report = provledger::store::audit(&store).unwrap();
+    assert!(
+        matches!(&report.problems[0], AuditProblem::LeafFile { index: 900, reason } if reason.contains("past the data file")),
+        "{:?}",
+        report.problems
+    );
+    // Every leaf before it is still checked.
+    assert_eq!(report.leaves, 900);
+}
+
+#[test]
+fn leaf_files_shorter_than_the_checkpoint_are_refused_at_open() {
+    let dir = damaged_store(|_| {});
+    let path = dir.path().join("leaves").join("offsets");
+    let offsets = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &offsets[..999 * 8]).unwrap();
+    let err = LogStore::<Blake3>::open(dir.path(), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the stored leaves end at 999 but the latest checkpoint is for size 1000"),
+        "{err}"
     );
 }
 

@@ -1,5 +1,5 @@
 //! Tamper detection through the real binary: one byte is flipped offline — in a stored leaf
-//! (through sled), a tree node (in its node file) or a checkpoint (through sled) — and
+//! (in the leaf files), a tree node (in its node file) or a checkpoint (through sled) — and
 //! `provledger audit --data DIR` must name the exact index and what is wrong; `provledger
 //! serve` must refuse a store whose open-time check fails, and say so.
 //!
@@ -23,8 +23,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A data directory with `SIZE` entries, each appended on its own (so each is its own leaf
-/// chunk), the server stopped cleanly.
+/// A data directory with `SIZE` entries, each appended on its own, the server stopped cleanly.
 fn populated() -> (tempfile::TempDir, DataDir) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -48,16 +47,26 @@ fn sled_key(prefix: u8, n: u64) -> Vec<u8> {
     key
 }
 
-/// Flips the last byte of the sled value under `key`; returns the value's bytes before.
-fn flip_last_byte(store: &Path, key: &[u8]) -> Vec<u8> {
+/// Flips the last byte of the sled value under `key`.
+fn flip_last_byte(store: &Path, key: &[u8]) {
     let db = sled::open(store).unwrap();
-    let before = db.get(key).unwrap().unwrap().to_vec();
-    let mut value = before.clone();
+    let mut value = db.get(key).unwrap().unwrap().to_vec();
     let last = value.len() - 1;
     value[last] ^= 0x01;
     db.insert(key, value).unwrap();
     db.flush().unwrap();
-    before
+}
+
+/// Flips the last byte of leaf `index` in the leaf files: `leaves/offsets` holds each leaf's
+/// end offset in `leaves/data` (a `u64` big-endian per leaf).
+fn flip_leaf_byte(store: &Path, index: u64) {
+    let offsets = std::fs::read(store.join("leaves").join("offsets")).unwrap();
+    let at = index as usize * 8;
+    let end = u64::from_be_bytes(offsets[at..at + 8].try_into().unwrap()) as usize;
+    let path = store.join("leaves").join("data");
+    let mut data = std::fs::read(&path).unwrap();
+    data[end - 1] ^= 0x01;
+    std::fs::write(&path, data).unwrap();
 }
 
 fn flip_node_byte(store: &Path, level: u8, index: u64) {
@@ -106,9 +115,7 @@ fn refused_serve(data: &Path) -> Output {
 #[test]
 fn the_audit_names_a_flipped_leaf_byte() {
     let (_tmp, dir) = populated();
-    let before = flip_last_byte(&dir.store(), &sled_key(b'l', 150));
-    // One entry per append, so the chunk keyed 150 holds leaf 150 alone (count, then length).
-    assert_eq!(before[..4], 1u32.to_be_bytes());
+    flip_leaf_byte(&dir.store(), 150);
     let (stdout, stderr) = failing_audit(&dir.root);
     let line = "leaf 150: its stored bytes do not hash to the tree's leaf hash";
     assert_eq!(stdout.lines().next(), Some(line), "{stdout}");

@@ -327,7 +327,7 @@ impl Metrics {
         let sled_sync_seconds = register_latency(
             &mut registry,
             "provledger_sled_sync_seconds",
-            "Time of one background sync of the log's database (sled's flush and the fsyncs), which lets the journal be reused; off the acknowledgement path",
+            "Time of one background sync of the log's leaf files (fdatasync) and database (sled's flush and the fsyncs), which lets the journal be reused; off the acknowledgement path",
         );
         let sled_flush_seconds = register_latency(
             &mut registry,
@@ -337,12 +337,12 @@ impl Metrics {
         let node_write_seconds = register_latency(
             &mut registry,
             "provledger_commit_node_write_seconds",
-            "Time the sequencer spent writing one batch's new tree nodes to the node files (part of provledger_commit_duration_seconds)",
+            "Time the sequencer spent writing one batch's leaves to the leaf files and its new tree nodes to the node files (part of provledger_commit_duration_seconds)",
         );
         let sled_apply_seconds = register_latency(
             &mut registry,
             "provledger_commit_sled_apply_seconds",
-            "Time the sequencer spent applying one batch to the log's sled database, in memory before the journal sync (part of provledger_commit_duration_seconds)",
+            "Time the sequencer spent applying one batch's checkpoint and index entries to the log's sled database, in memory before the journal sync (part of provledger_commit_duration_seconds)",
         );
         let queue_wait_seconds = register_latency(
             &mut registry,

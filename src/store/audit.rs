@@ -8,18 +8,20 @@
 
 use super::checkpoints::decode_checkpoint;
 use super::error::StoreError;
-use super::leaves::Chunk;
+use super::leaf_files::LeafFileError;
 use super::log::LogStore;
 use crate::merkle::{Frontier, NodeId, TreeHasher};
 
 /// At most this many problems are listed; the count goes on.
 const MAX_LISTED: usize = 100;
+/// Leaves read from the leaf files at a time.
+const READ_BATCH: u64 = 4096;
 
 /// One thing the audit found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditProblem {
-    #[error("leaf chunk starting at index {first_index}: {reason}")]
-    LeafChunk { first_index: u64, reason: String },
+    #[error("leaf {index} in the leaf files: {reason}")]
+    LeafFile { index: u64, reason: String },
     #[error("leaf {index}: its stored bytes do not hash to the tree's leaf hash")]
     LeafHash { index: u64 },
     #[error(
@@ -47,7 +49,7 @@ impl AuditProblem {
     /// The first leaf index the problem concerns, if it is about leaves.
     pub fn leaf_index(&self) -> Option<u64> {
         match self {
-            AuditProblem::LeafChunk { first_index, .. } => Some(*first_index),
+            AuditProblem::LeafFile { index, .. } => Some(*index),
             AuditProblem::LeafHash { index } => Some(*index),
             AuditProblem::Node { first_leaf, .. } => Some(*first_leaf),
             AuditProblem::MissingNode { level, index } => Some(index << level),
@@ -123,26 +125,28 @@ pub fn audit<H: TreeHasher>(store: &LogStore<H>) -> Result<AuditReport, StoreErr
     };
     check_checkpoints(0, &H::empty_root(), &mut sizes, &mut report)?;
 
-    for entry in store.raw_chunks() {
-        let (first, bytes) = entry?;
-        if first != frontier.size() {
-            report.found(AuditProblem::LeafChunk {
-                first_index: first,
-                reason: format!("expected a chunk starting at {}", frontier.size()),
-            });
-            break;
-        }
-        let chunk = match Chunk::decode(&bytes) {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                report.found(AuditProblem::LeafChunk {
-                    first_index: first,
-                    reason: e.to_string(),
-                });
-                break;
+    // Leaves past the newest checkpoint are from an append that never committed: not the log's.
+    let stored = store.stored_leaf_count()?.min(latest_size);
+    // Where the leaf files stop making sense, if they do: reported after the leaves before it.
+    let mut unreadable = None;
+    while frontier.size() < stored && unreadable.is_none() {
+        let start = frontier.size();
+        let mut end = stored.min(start + READ_BATCH);
+        let leaves = loop {
+            match store.stored_leaves(start, end) {
+                Ok(leaves) => break leaves,
+                Err(LeafFileError::Malformed { index, reason }) => {
+                    unreadable = Some(AuditProblem::LeafFile { index, reason });
+                    if index <= start || index >= end {
+                        break Vec::new();
+                    }
+                    // The leaves before the first malformed one still read.
+                    end = index;
+                }
+                Err(LeafFileError::Io(e)) => return Err(e.into()),
             }
         };
-        for leaf in chunk.iter() {
+        for leaf in &leaves {
             let mut created = Vec::new();
             frontier.push(H::hash_leaf(leaf), |id, hash| created.push((id, *hash)));
             for (id, hash) in created {
@@ -151,6 +155,9 @@ pub fn audit<H: TreeHasher>(store: &LogStore<H>) -> Result<AuditReport, StoreErr
             report.leaves += 1;
             check_checkpoints(frontier.size(), &frontier.root(), &mut sizes, &mut report)?;
         }
+    }
+    if let Some(problem) = unreadable {
+        report.found(problem);
     }
     if report.leaves != latest_size {
         report.found(AuditProblem::SizeMismatch {

@@ -21,15 +21,16 @@ pub struct SyncTimers {
     /// Each batch's sync before its acknowledgement: its journal record written and
     /// `fdatasync`ed (or, for a batch too large for the journal, a whole sled sync).
     pub sync: AtomicHistogram,
-    /// Each background sync of sled: its flush, then the fsyncs.
+    /// Each background sync: the leaf files' `fdatasync`s, then sled's flush and fsyncs.
     pub sled_sync: AtomicHistogram,
     /// sled's flush alone within those (its buffers written to its file and waited for on the
     /// disk).
     pub flush: AtomicHistogram,
-    /// Each batch's writes of its new tree nodes to the node files, in the commit.
+    /// Each batch's writes of its leaves to the leaf files and of its new tree nodes to the
+    /// node files, in the commit.
     pub nodes: AtomicHistogram,
-    /// Each batch's application to sled (in memory; it waits when sled's buffers are full), in
-    /// the commit.
+    /// Each batch's application to sled (its checkpoint and index entries, in memory; it waits
+    /// when sled's buffers are full), in the commit.
     pub apply: AtomicHistogram,
 }
 

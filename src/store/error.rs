@@ -1,5 +1,6 @@
 //! The store's error type, and how its variants read.
 
+use super::leaf_files::LeafFileError;
 use crate::checkpoint::CheckpointError;
 use std::path::PathBuf;
 
@@ -45,6 +46,17 @@ pub enum StoreError {
     ReadOnly,
     #[error("an earlier write failed part-way; reopen the store to continue")]
     Poisoned,
+}
+
+impl From<LeafFileError> for StoreError {
+    fn from(e: LeafFileError) -> Self {
+        match e {
+            LeafFileError::Io(e) => StoreError::Io(e),
+            malformed @ LeafFileError::Malformed { .. } => {
+                StoreError::corrupt(format!("leaf files: {malformed}"))
+            }
+        }
+    }
 }
 
 impl StoreError {

@@ -17,7 +17,8 @@
 //! len u32 LE | generation u64 LE | payload (len bytes) | BLAKE3(len | generation | payload)
 //! ```
 //!
-//! and its payload is one append's sled batch ([`Record`]):
+//! and its payload is one append ([`Record`]): its leaves, as leaf chunks ([`super::leaves`])
+//! under `b'l'` keys, and the rest of its sled batch:
 //!
 //! ```text
 //! first u64 LE | end u64 LE | count u32 LE | count × (1 u8 | key | value  or  0 u8 | key)
@@ -32,11 +33,14 @@
 //!   or a torn record, ends it.
 //! - A record is written only after the previous one's `fdatasync` returned, so among the
 //!   records that matter no whole one follows a torn one.
-//! - The writer moves to the other file only once every record in it is durable in sled (its
-//!   `end` at most [`Journal::switch_needs`] has been covered), so overwriting it loses nothing.
-//! - Replay ([`super::log`]) applies, in generation order, the records that end beyond sled's
-//!   stored leaves; each must start exactly where the store ends.
+//! - The writer moves to the other file only once every record in it is durable in the leaf
+//!   files and sled (its `end` at most [`Journal::switch_needs`] has been covered by their
+//!   background sync), so overwriting it loses nothing.
+//! - Replay ([`super::replay`]) writes every record's leaves to the leaf files again, in
+//!   generation order, and applies to sled the records that end beyond sled's latest
+//!   checkpoint; each of those must start exactly where it ends.
 
+use super::keys;
 use crate::fault::{Faults, Step};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read};
@@ -81,7 +85,9 @@ pub enum Op {
     Remove(Vec<u8>),
 }
 
-/// One append, as journalled: the leaves `first..end` and everything else its sled batch writes.
+/// One append, as journalled: the leaves `first..end`, as inserts of leaf chunks under
+/// [`keys::leaf_chunk`] keys (they go to the leaf files, not sled), and the sled batch it
+/// writes (its checkpoint and index entries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub first: u64,
@@ -103,16 +109,29 @@ pub enum RecordDecodeError {
 }
 
 impl Record {
-    /// The sled batch this record stands for.
+    /// The sled batch this record stands for: every operation but its leaf chunks.
     pub fn batch(&self) -> sled::Batch {
         let mut batch = sled::Batch::default();
         for op in &self.ops {
             match op {
+                Op::Insert(key, _) if Self::leaf_chunk_at(key).is_some() => {}
                 Op::Insert(key, value) => batch.insert(key.as_slice(), value.as_slice()),
                 Op::Remove(key) => batch.remove(key.as_slice()),
             }
         }
         batch
+    }
+
+    /// The record's leaf chunks, as (index of the chunk's first leaf, encoded chunk), in order.
+    pub fn leaf_chunks(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.ops.iter().filter_map(|op| match op {
+            Op::Insert(key, value) => Self::leaf_chunk_at(key).map(|first| (first, &value[..])),
+            Op::Remove(_) => None,
+        })
+    }
+
+    fn leaf_chunk_at(key: &[u8]) -> Option<u64> {
+        keys::decode_prefixed(keys::LEAF_PREFIX, key)
     }
 
     /// The payload bytes (see the module documentation).

@@ -3,9 +3,9 @@
 //!
 //! | key                                   | value                                     |
 //! |---------------------------------------|-------------------------------------------|
-//! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`])          |
+//! | `b'l'` ‖ first leaf index `u64`       | a leaf chunk ([`super::leaves`]): in journal records only; stores written before the leaf files held their leaves so, and [`super::upgrade`] moves them out |
 //! | `b'c'` ‖ tree size `u64`              | the latest signed checkpoint note (UTF-8) |
-//! | `b'm'` ‖ name                         | log metadata (origin, log vkey)           |
+//! | `b'm'` ‖ name                         | log metadata (origin, log vkey, the size up to which the leaf files are durable) |
 //! | `b'x'` ‖ index key                    | indexes kept by layers above the store    |
 
 pub const LEAF_PREFIX: u8 = b'l';
@@ -16,6 +16,21 @@ pub const INDEX_PREFIX: u8 = b'x';
 pub const META_ORIGIN: &[u8] = b"m/origin";
 /// Metadata: the vkey of the checkpoint signer.
 pub const META_LOG_VKEY: &[u8] = b"m/log_vkey";
+/// Metadata: the log size up to which the leaf files are known to be durable (`u64` BE).
+pub const META_LEAVES_DURABLE: &[u8] = b"m/leaves_durable";
+
+/// The value of [`META_LEAVES_DURABLE`] for `size`.
+pub fn leaves_durable_value(size: u64) -> [u8; 8] {
+    size.to_be_bytes()
+}
+
+/// The log size up to which the leaf files are durable, as recorded in `db` (0 if not).
+pub fn leaves_durable(db: &sled::Db) -> Result<u64, sled::Error> {
+    Ok(db
+        .get(META_LEAVES_DURABLE)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
 
 /// Key of the leaf chunk starting at `first`.
 pub fn leaf_chunk(first: u64) -> [u8; 9] {

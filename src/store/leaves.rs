@@ -1,15 +1,17 @@
-//! Leaf bundles: leaves are stored in chunks of consecutive entries, one sled key per chunk.
+//! Leaf chunks: an append's leaves in groups of consecutive entries, as its journal record
+//! carries them ([`super::journal`]), and as stores written before the leaf files kept them in
+//! sled, one key per chunk ([`super::upgrade`] moves those out).
 //!
 //! A chunk is keyed by the index of its first leaf and holds `count: u32 BE`, then `count` lengths
-//! (`u32 BE`), then the leaf bytes back to back. Chunks never overlap and leave no gaps; each
-//! append writes new chunks only, so no stored chunk is ever rewritten.
+//! (`u32 BE`), then the leaf bytes back to back. An append's chunks never overlap and leave no
+//! gaps.
 
 /// Leaves per chunk at most.
 pub const MAX_CHUNK_LEAVES: usize = 256;
 /// Encoded bytes per chunk at most, leaf lengths included (a single larger leaf gets a chunk of
-/// its own). sled splits a leaf node above 16 entries and writes any node larger than a quarter
-/// of its 512 KiB segment to a separate blob file, which each durable commit must find and
-/// fsync; 17 chunks of this size stay below that, so the log's nodes stay inside sled's log.
+/// its own). The bound dates from when chunks were sled values, which it kept inside sled's log
+/// (sled writes a node larger than a quarter of its 512 KiB segment to a separate blob file);
+/// journal records keep the same shape, so a journal written then replays now.
 pub const MAX_CHUNK_BYTES: usize = 7 * 1024;
 
 /// Why stored chunk bytes could not be decoded.

@@ -1,12 +1,17 @@
-//! [`LogStore`]: the Merkle log — leaves and the latest signed checkpoint in sled, tree nodes in
-//! flat files.
+//! [`LogStore`]: the Merkle log — leaves in flat files ([`LeafFiles`]), the latest signed
+//! checkpoint in sled, tree nodes in flat files ([`NodeFiles`]).
 //!
 //! Invariants:
-//! - Every append is one sled batch holding the new leaf chunks and the checkpoint signed for the
-//!   new size (replacing the previous one). Before `append` returns, the batch is applied to
-//!   sled and its record is durable in the [`journal`]; sled itself is synced in the background
-//!   ([`SledSyncer`]), and `open` applies the journalled batches sled lacks, whole and in order.
-//!   After a crash the store therefore holds a whole number of appends, never part of one.
+//! - Every append writes its leaves to the leaf files, then applies one sled batch holding the
+//!   checkpoint signed for the new size (replacing the previous one) and its index entries; its
+//!   checkpoint's size is what commits it. Before `append` returns, its record (leaves and
+//!   batch) is durable in the [`journal`]; the leaf files and sled are synced in the background
+//!   ([`SledSyncer`]), and `open` writes the journalled leaves again and applies the batches
+//!   sled lacks, whole and in order. After a crash the store therefore holds a whole number of
+//!   appends, never part of one.
+//! - The leaf files hold at least the latest checkpoint's size of leaves; those past it are
+//!   from an append that never committed, are read by no one, and are cut off when the store
+//!   is opened to append.
 //! - Only the latest checkpoint is stored: a key per append grew sled's memory with the log
 //!   (about 365 bytes per key, measured; where inside sled was not traced). An older checkpoint
 //!   is signed again on request ([`LogStore::checkpoint_at`]): the note's body is a function of
@@ -30,9 +35,10 @@ use super::durable::{Durability, SyncTimers};
 use super::error::StoreError;
 use super::journal::{Journal, JournalLimits, Op, Record};
 use super::keys;
-use super::leaves::{Chunk, encode_chunk, split_into_chunks};
+use super::leaf_files::{LeafFileError, LeafFiles};
+use super::leaves::{encode_chunk, split_into_chunks};
 use super::nodes::{NodeFiles, NodeRuns, NodeSyncer};
-use super::replay::{replay_journal, stored_end};
+use super::replay::{bring_up_to_journal, checkpoint_size};
 use super::sled_syncer::{SLED_SYNC_INTERVAL, SledSyncer};
 use crate::checkpoint::Checkpoint;
 use crate::fault::{Faults, Step};
@@ -94,6 +100,7 @@ struct Writer<H: TreeHasher> {
 pub struct LogStore<H: TreeHasher = Blake3> {
     db: sled::Db,
     dir: PathBuf,
+    leaves: Arc<LeafFiles>,
     nodes: Arc<NodeFiles>,
     /// The size whose nodes are all written, for the syncer.
     nodes_written: Arc<AtomicU64>,
@@ -228,7 +235,7 @@ impl<H: TreeHasher> LogStore<H> {
             });
         }
         let db = open_db(dir)?;
-        replay_journal(&db, dir)?;
+        let (leaves, _) = bring_up_to_journal(&db, dir, Faults::none())?;
         let (origin, verifier) = read_meta(&db, dir)?;
         let (latest, mut damage) = match latest_checkpoint(&db, &verifier, &origin) {
             Ok(latest) => (latest, None),
@@ -237,15 +244,22 @@ impl<H: TreeHasher> LogStore<H> {
                 Some(e),
             ),
         };
-        let store = Self::assemble(db, dir, origin, verifier, latest, Faults::none())?;
-        if let Err(e) = store.check_integrity() {
-            // Still bring the node files to the stored leaves, best effort.
+        let stored_size = checkpoint_size(&db)?;
+        let store = Self::assemble(db, dir, leaves, origin, verifier, latest, Faults::none())?;
+        // The open-time check is against the newest stored checkpoint only when it verifies.
+        let checked = match damage.take() {
+            None => store.check_integrity().map(|_| ()),
+            Some(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            // Still bring the node files to the leaves the newest stored checkpoint covers (or
+            // as many as are stored), best effort.
             if let Ok(end) = store.stored_end()
-                && let Err(repair) = store.bring_nodes_to(end)
+                && let Err(repair) = store.bring_nodes_to(end.min(stored_size))
             {
                 tracing::warn!(error = %repair, "could not recompute the node files for the audit");
             }
-            damage.get_or_insert(e);
+            damage = Some(e);
         }
         Ok((store, damage))
     }
@@ -257,7 +271,7 @@ impl<H: TreeHasher> LogStore<H> {
         faults: Faults,
         tuning: StoreTuning,
     ) -> Result<Self, StoreError> {
-        let newest_generation = replay_journal(&db, dir)?;
+        let (leaves, newest_generation) = bring_up_to_journal(&db, dir, faults.clone())?;
         let (origin, verifier) = read_meta(&db, dir)?;
         if let Some(signer) = &signer {
             let given = signer.verifier().to_vkey();
@@ -267,9 +281,10 @@ impl<H: TreeHasher> LogStore<H> {
             }
         }
         let latest = latest_checkpoint(&db, &verifier, &origin)?;
-        let mut store = Self::assemble(db, dir, origin, verifier, latest, faults)?;
+        let mut store = Self::assemble(db, dir, leaves, origin, verifier, latest, faults)?;
         let frontier = store.check_integrity()?;
         if let Some(signer) = signer {
+            store.leaves.truncate(frontier.size())?;
             store.signer = Some(signer.clone());
             let syncer = NodeSyncer::start(
                 store.nodes.clone(),
@@ -278,6 +293,7 @@ impl<H: TreeHasher> LogStore<H> {
             )?;
             let sled = SledSyncer::start(
                 store.db.clone(),
+                store.leaves.clone(),
                 Durability::new(dir, store.faults.clone())?,
                 frontier.size(),
                 tuning.sled_sync_interval,
@@ -303,6 +319,7 @@ impl<H: TreeHasher> LogStore<H> {
     fn assemble(
         db: sled::Db,
         dir: &Path,
+        leaves: Arc<LeafFiles>,
         origin: String,
         verifier: NoteVerifier,
         latest: SignedCheckpoint,
@@ -312,6 +329,7 @@ impl<H: TreeHasher> LogStore<H> {
         Ok(LogStore {
             db,
             dir: dir.to_path_buf(),
+            leaves,
             nodes_written: Arc::new(AtomicU64::new(latest.checkpoint.size)),
             nodes,
             origin,
@@ -326,21 +344,21 @@ impl<H: TreeHasher> LogStore<H> {
         })
     }
 
-    /// The index after the last stored leaf, from the last leaf chunk.
+    /// The number of leaves the leaf files hold.
     fn stored_end(&self) -> Result<u64, StoreError> {
-        stored_end(&self.db)
+        Ok(self.leaves.count()?)
     }
 
-    /// The open-time check: stored leaves end exactly at the latest checkpoint's size, and the
-    /// stored nodes reproduce its root. First brings the node files to exactly that size: nodes
-    /// beyond it are cut off, nodes past the files' durable watermark are recomputed from the
-    /// leaves (all of them, if the files are missing or unreadable). Returns the frontier to
-    /// append from.
+    /// The open-time check: the leaf files hold at least the latest checkpoint's size of leaves
+    /// (any beyond it are from an append that never committed; the writer cuts them off), and
+    /// the stored nodes reproduce its root. First brings the node files to exactly that size: nodes beyond it
+    /// are cut off, nodes past the files' durable watermark are recomputed from the leaves (all
+    /// of them, if the files are missing or unreadable). Returns the frontier to append from.
     fn check_integrity(&self) -> Result<Frontier<H>, StoreError> {
         let latest = self.latest();
         let size = latest.checkpoint.size;
         let stored_end = self.stored_end()?;
-        if stored_end != size {
+        if stored_end < size {
             return Err(StoreError::corrupt(format!(
                 "the stored leaves end at {stored_end} but the latest checkpoint is for size {size}"
             )));
@@ -470,15 +488,16 @@ impl<H: TreeHasher> LogStore<H> {
                 checkpoint: self.latest(),
             });
         }
-        // Work on a copy, so a failure before the commit leaves memory as it was. Nodes written
-        // for an append that then fails lie beyond the published size: no reader asks for them,
-        // the next append overwrites them, and `open` cuts them off.
+        // Work on a copy, so a failure before the commit leaves memory as it was. Leaves and nodes
+        // written for an append that then fails lie beyond the published size: no reader asks
+        // for them, the next append overwrites them, and `open` cuts them off.
         let mut frontier = w.frontier.clone();
         let mut runs = NodeRuns::default();
         for leaf in leaves {
             frontier.push(H::hash_leaf(leaf.as_ref()), |id, hash| runs.push(id, hash));
         }
         let started = Instant::now();
+        self.leaves.write(first_index, leaves)?;
         runs.write(&self.nodes)?;
         if let Some(timers) = &self.sync_seconds {
             timers.nodes.observe_duration(started.elapsed());
@@ -645,43 +664,22 @@ impl<H: TreeHasher> LogStore<H> {
             return Err(StoreError::IndexBeyondSize { index: start, size });
         }
         let end = start.saturating_add(count).min(size);
-        let mut out = Vec::with_capacity((end - start) as usize);
-        let first_key = match self.db.range(..=keys::leaf_chunk(start)).next_back() {
-            Some(entry) => entry?.0,
-            None => return Err(StoreError::corrupt(format!("no leaf chunk holds {start}"))),
-        };
-        for entry in self
-            .db
-            .range(first_key.to_vec()..keys::leaf_chunk(end).to_vec())
-        {
-            let (key, value) = entry?;
-            let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
-                .ok_or_else(|| StoreError::corrupt(format!("no leaf chunk holds {start}")))?;
-            let chunk = Chunk::decode(&value)
-                .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
-            for (i, leaf) in chunk.iter().enumerate() {
-                let index = first + i as u64;
-                if index >= start && index < end {
-                    out.push(leaf.to_vec());
-                }
-            }
-        }
-        if out.len() as u64 != end - start {
-            return Err(StoreError::corrupt(format!(
-                "leaf chunks for {start}..{end} are missing entries"
-            )));
-        }
-        Ok(out)
+        Ok(self.leaves.read(start, end)?)
     }
 
-    /// Every stored leaf chunk from the start, in order: `(first index, leaves)`. For the audit.
-    pub(crate) fn raw_chunks(&self) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> {
-        self.db.scan_prefix([keys::LEAF_PREFIX]).map(|entry| {
-            let (key, value) = entry?;
-            let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
-                .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
-            Ok((first, value))
-        })
+    /// How many leaves the leaf files hold. For the audit.
+    pub(crate) fn stored_leaf_count(&self) -> Result<u64, StoreError> {
+        self.stored_end()
+    }
+
+    /// Stored leaves `start..end`, whether or not they are published, with what is wrong with
+    /// the leaf files if they cannot be read. For the audit.
+    pub(crate) fn stored_leaves(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Vec<u8>>, LeafFileError> {
+        self.leaves.read(start, end)
     }
 
     /// The stored hash of a node, `None` if it is not stored. For the audit.

@@ -1,15 +1,21 @@
-//! [`SledSyncer`]: makes sled's applied batches durable in the background, off the
-//! acknowledgement path (appends are made durable by the [`super::journal`] first).
+//! [`SledSyncer`]: makes the leaf files' writes and sled's applied batches durable in the
+//! background, off the acknowledgement path (appends are made durable by the
+//! [`super::journal`] first).
 //!
 //! Invariants:
-//! - `durable` only rises, and only to a log size whose batches were all applied to sled before
-//!   the sync that covered them began: everything below it survives a crash without the journal.
+//! - `durable` only rises, and only to a log size whose leaves were all written to the leaf
+//!   files and whose batches were all applied to sled before the sync that covered them began:
+//!   everything below it survives a crash without the journal.
+//! - Each sync syncs the leaf files, records in sled the size they are durable up to
+//!   ([`keys::META_LEAVES_DURABLE`]), then syncs sled.
 //! - Once a sync fails, `failed` is set and stays set: sled's state on disk is then unknown, and
 //!   the writer refuses further appends until the store is reopened.
 //! - Dropping the syncer stops its thread after one last sync.
 
 use super::durable::{Durability, SyncTimers};
 use super::error::StoreError;
+use super::keys;
+use super::leaf_files::LeafFiles;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -25,6 +31,7 @@ pub const SLED_SYNC_INTERVAL: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 struct Shared {
     db: sled::Db,
+    leaves: Arc<LeafFiles>,
     durability: Mutex<Durability>,
     /// The log size whose batches have all been applied to sled (raised by the writer).
     applied: AtomicU64,
@@ -42,7 +49,14 @@ impl Shared {
         }
         let size = self.applied.load(Ordering::Acquire);
         let started = Instant::now();
-        match durability.sync(&self.db) {
+        // Recorded in sled once the files are synced, so the replay at open rewrites only the
+        // leaves of appends after it.
+        let synced = self.leaves.sync().map_err(StoreError::from).and_then(|()| {
+            self.db
+                .insert(keys::META_LEAVES_DURABLE, &keys::leaves_durable_value(size))?;
+            durability.sync(&self.db).map_err(StoreError::from)
+        });
+        match synced {
             Ok(flushed) => {
                 if let Ok(timers) = self.timers.lock()
                     && let Some(timers) = timers.as_ref()
@@ -55,7 +69,7 @@ impl Shared {
             }
             Err(e) => {
                 self.failed.store(true, Ordering::Release);
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -70,15 +84,18 @@ pub struct SledSyncer {
 }
 
 impl SledSyncer {
-    /// Starts syncing `db` every `interval`; `size` is the log size already durable in it.
+    /// Starts syncing `leaves` and `db` every `interval`; `size` is the log size already
+    /// durable in them.
     pub fn start(
         db: sled::Db,
+        leaves: Arc<LeafFiles>,
         durability: Durability,
         size: u64,
         interval: Duration,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             db,
+            leaves,
             durability: Mutex::new(durability),
             applied: AtomicU64::new(size),
             durable: AtomicU64::new(size),

@@ -5,6 +5,7 @@
 
 use super::audit::audit;
 use super::journal::{Journal, JournalLimits, Op, Record};
+use super::keys;
 use super::log::{LogStore, StoreTuning};
 use super::tests_faults::{
     BASE, BATCHES, base_store, batch, check_reopened, copy_dir, crash_at_every_step, run_batches,
@@ -17,10 +18,12 @@ use std::time::Duration;
 /// The append path's steps and sled's sync's, for a store whose sled syncs all happen in the
 /// appending thread ([`small_journal`]).
 pub(super) const APPEND_AND_SLED_SYNC: &[Step] = &[
+    Step::LeafWrite,
     Step::NodeWrite,
     Step::SledApply,
     Step::JournalWrite,
     Step::JournalSync,
+    Step::LeafSync,
     Step::SledFlush,
     Step::DbFsync,
     Step::BlobSync,
@@ -79,6 +82,37 @@ fn appends_only_in_the_journal_are_applied_at_open() {
 }
 
 #[test]
+fn leaves_the_files_lost_are_written_again_from_the_journal() {
+    let live = tempfile::tempdir().unwrap();
+    base_store(live.path());
+    let before = tempfile::tempdir().unwrap();
+    copy_dir(live.path(), before.path());
+    {
+        let store = LogStore::<Blake3>::open_tuned(
+            live.path(),
+            Some(signer()),
+            Faults::none(),
+            lazy_sled(),
+        )
+        .unwrap();
+        assert_eq!(run_batches(&store), None);
+    }
+    // As if sled had flushed on its own but the leaf files' writes never reached the disk:
+    // sled and the journal as they are now, the leaf files as they were before the appends,
+    // and sled's record of the size they are durable at as it was then.
+    let leaves = live.path().join("leaves");
+    std::fs::remove_dir_all(&leaves).unwrap();
+    copy_dir(&before.path().join("leaves"), &leaves);
+    let db = sled::open(live.path()).unwrap();
+    db.insert(keys::META_LEAVES_DURABLE, &keys::leaves_durable_value(BASE))
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let size = check_reopened(live.path(), &[end_of_scenario()], "leaves replayed");
+    assert_eq!(size, end_of_scenario());
+}
+
+#[test]
 fn a_journal_record_that_does_not_follow_the_stored_leaves_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     base_store(tmp.path());
@@ -93,7 +127,7 @@ fn a_journal_record_that_does_not_follow_the_stored_leaves_is_refused() {
     let err = LogStore::<Blake3>::open(tmp.path(), Some(signer())).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("journal holds leaves 15..16") && text.contains("end at 5"),
+        text.contains("journal holds leaves 15..16") && text.contains("checkpoint is for size 5"),
         "{text}"
     );
 }
