@@ -69,4 +69,8 @@ pub const TARGETS: &[Target] = &[
         name: "csv_import",
         run: targets::csv_import::run,
     },
+    Target {
+        name: "leaf_offsets",
+        run: targets::leaf_offsets::run,
+    },
 ];

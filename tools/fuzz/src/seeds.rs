@@ -1,11 +1,12 @@
 //! The seed corpora: real inputs for every target, made with the fixture keys from the same
 //! shapes the tests use (signed envelopes, events of every action, key actions, checkpoint
 //! notes including the published vectors in `tests/vectors`, real proofs, lineage answers over
-//! a real tree, leaf chunks, shard files, journal files, lineage records, and Data Loader exports in the form
-//! of `tests/import_csv.rs`). `examples/seed_corpus.rs` writes them to `seeds/<target>/`.
+//! a real tree, leaf chunks, shard files, journal files, lineage records, Data Loader exports in
+//! the form of `tests/import_csv.rs`, and leaf offsets files). `examples/seed_corpus.rs` writes
+//! them to `seeds/<target>/`.
 
 use crate::fixtures::{self, GENERATOR, LOG, REVIEWER, SYNC, TENANT};
-use crate::targets::hash_index;
+use crate::targets::{hash_index, leaf_offsets};
 use prost::Message;
 use provledger::checkpoint::Checkpoint;
 use provledger::envelope::{self, EVENT_PAYLOAD_TYPE, KEY_PAYLOAD_TYPE};
@@ -56,6 +57,7 @@ pub fn all() -> Vec<Seed> {
     out.extend(journal_files());
     out.extend(lineage_records());
     out.extend(csv_exports());
+    out.extend(leaf_offsets_files());
     out
 }
 
@@ -668,6 +670,77 @@ fn csv_exports() -> Vec<Seed> {
         .collect()
 }
 
+/// A `leaf_offsets` input: the first leaf asked for, the data file's length, the stored end
+/// offsets (those of leaves `start - 1, start, …`, or `0, 1, …` when `start` is 0).
+fn leaf_offsets_input(start: u64, data_len: u64, ends: &[u64]) -> Vec<u8> {
+    let mut bytes = start.to_be_bytes().to_vec();
+    bytes.extend(data_len.to_be_bytes());
+    ends.iter().for_each(|e| bytes.extend(e.to_be_bytes()));
+    bytes
+}
+
+fn leaf_offsets_files() -> Vec<Seed> {
+    // The end offsets of 8 real log leaves and an empty one, back to back as the store writes them.
+    let (_, leaves) = tree(8);
+    let mut sizes: Vec<u64> = leaves.iter().map(|l| l.len() as u64).collect();
+    sizes.insert(3, 0);
+    let ends: Vec<u64> = sizes
+        .iter()
+        .scan(0, |at, size| {
+            *at += size;
+            Some(*at)
+        })
+        .collect();
+    let total = ends[ends.len() - 1];
+    let mut backwards = ends.clone();
+    backwards[5] = backwards[3] - 1;
+    let mut past_end = ends[..4].to_vec();
+    past_end[3] = total + 1;
+    let mut torn = leaf_offsets_input(0, total, &ends);
+    torn.truncate(torn.len() - 3);
+    let high = leaf_offsets::MAX_START - 2;
+    vec![
+        seed(
+            "leaf_offsets",
+            "all_from_zero",
+            leaf_offsets_input(0, total, &ends),
+        ),
+        // Leaves 4..9, after leaf 3's end; the data file also holds an uncommitted append.
+        seed(
+            "leaf_offsets",
+            "run_from_four",
+            leaf_offsets_input(4, total + 500, &ends[3..]),
+        ),
+        seed(
+            "leaf_offsets",
+            "one_leaf",
+            leaf_offsets_input(6, total, &ends[5..7]),
+        ),
+        seed(
+            "leaf_offsets",
+            "near_the_top",
+            leaf_offsets_input(high, total, &ends[..3]),
+        ),
+        seed("leaf_offsets", "empty", leaf_offsets_input(0, 0, &[])),
+        seed(
+            "leaf_offsets",
+            "previous_missing",
+            leaf_offsets_input(5, total, &[]),
+        ),
+        seed(
+            "leaf_offsets",
+            "backwards",
+            leaf_offsets_input(0, total, &backwards),
+        ),
+        seed(
+            "leaf_offsets",
+            "past_data_file",
+            leaf_offsets_input(1, total, &past_end),
+        ),
+        seed("leaf_offsets", "torn_entry", torn),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     //! The seeds are worth fuzzing from: they get past the checks a random input cannot.
@@ -722,6 +795,33 @@ mod tests {
                 }
             };
             assert!(ok, "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn leaf_offsets_seeds_are_read_or_refused_as_intended() {
+        use provledger::store::{LeafFileError, leaf_bounds};
+        for s in leaf_offsets_files() {
+            let start = u64::from_be_bytes(s.bytes[..8].try_into().expect("8 bytes"));
+            let data_len = u64::from_be_bytes(s.bytes[8..16].try_into().expect("8 bytes"));
+            let got = match leaf_bounds(start, &s.bytes[16..], data_len) {
+                Ok(bounds) => Ok(bounds.len()),
+                Err(LeafFileError::Malformed { index, .. }) => Err(index),
+                Err(e) => panic!("{}: {e}", s.name),
+            };
+            let expected = match s.name.as_str() {
+                "all_from_zero" => Ok(9),
+                "run_from_four" => Ok(5),
+                "one_leaf" => Ok(1),
+                "near_the_top" => Ok(2),
+                "empty" => Ok(0),
+                "previous_missing" => Err(4),
+                "backwards" => Err(5),
+                "past_data_file" => Err(3),
+                "torn_entry" => Err(0),
+                other => panic!("no expectation for seed {other}"),
+            };
+            assert_eq!(got, expected, "{}", s.name);
         }
     }
 

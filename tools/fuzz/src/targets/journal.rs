@@ -26,6 +26,10 @@ pub fn run(data: &[u8]) {
 fn check_payload(payload: &[u8]) {
     if let Ok(record) = Record::decode(payload) {
         assert!(record.first < record.end, "an empty range decoded");
-        assert_eq!(record.encode(), payload, "does not re-encode to the bytes read");
+        assert_eq!(
+            record.encode(),
+            payload,
+            "does not re-encode to the bytes read"
+        );
     }
 }

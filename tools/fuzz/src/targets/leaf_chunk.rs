@@ -1,4 +1,5 @@
-//! Leaf chunks as the store reads them back from sled (`store::Chunk::decode`).
+//! Leaf chunks as the store reads them back (`store::Chunk::decode`): the leaves of a journal
+//! record replayed at open, and those of a store written before the leaf files, moved out of sled.
 //!
 //! Properties: a chunk that decodes holds at least one leaf, as many as its count says, and
 //! re-encodes (`encode_chunk`) to exactly the bytes read; splitting its leaves into chunks the

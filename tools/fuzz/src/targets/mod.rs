@@ -9,6 +9,7 @@ pub mod hash_index;
 pub mod journal;
 pub mod key_action;
 pub mod leaf_chunk;
+pub mod leaf_offsets;
 pub mod lineage_answer;
 pub mod lineage_records;
 pub mod proofs;
