@@ -254,7 +254,7 @@ impl<H: TreeHasher> LogStore<H> {
         if let Err(e) = checked {
             // Still bring the node files to the leaves the newest stored checkpoint covers (or
             // as many as are stored), best effort.
-            if let Ok(end) = store.stored_end()
+            if let Ok(end) = store.stored_leaf_count()
                 && let Err(repair) = store.bring_nodes_to(end.min(stored_size))
             {
                 tracing::warn!(error = %repair, "could not recompute the node files for the audit");
@@ -344,20 +344,22 @@ impl<H: TreeHasher> LogStore<H> {
         })
     }
 
-    /// The number of leaves the leaf files hold.
-    fn stored_end(&self) -> Result<u64, StoreError> {
+    /// How many leaves the leaf files hold (past the latest checkpoint's size only after a
+    /// crash, until the store is opened to append).
+    pub(crate) fn stored_leaf_count(&self) -> Result<u64, StoreError> {
         Ok(self.leaves.count()?)
     }
 
     /// The open-time check: the leaf files hold at least the latest checkpoint's size of leaves
     /// (any beyond it are from an append that never committed; the writer cuts them off), and
-    /// the stored nodes reproduce its root. First brings the node files to exactly that size: nodes beyond it
-    /// are cut off, nodes past the files' durable watermark are recomputed from the leaves (all
-    /// of them, if the files are missing or unreadable). Returns the frontier to append from.
+    /// the stored nodes reproduce its root. First brings the node files to exactly that size:
+    /// nodes beyond it are cut off, nodes past the files' durable watermark are recomputed from
+    /// the leaves (all of them, if the files are missing or unreadable). Returns the frontier to
+    /// append from.
     fn check_integrity(&self) -> Result<Frontier<H>, StoreError> {
         let latest = self.latest();
         let size = latest.checkpoint.size;
-        let stored_end = self.stored_end()?;
+        let stored_end = self.stored_leaf_count()?;
         if stored_end < size {
             return Err(StoreError::corrupt(format!(
                 "the stored leaves end at {stored_end} but the latest checkpoint is for size {size}"
@@ -665,11 +667,6 @@ impl<H: TreeHasher> LogStore<H> {
         }
         let end = start.saturating_add(count).min(size);
         Ok(self.leaves.read(start, end)?)
-    }
-
-    /// How many leaves the leaf files hold. For the audit.
-    pub(crate) fn stored_leaf_count(&self) -> Result<u64, StoreError> {
-        self.stored_end()
     }
 
     /// Stored leaves `start..end`, whether or not they are published, with what is wrong with
