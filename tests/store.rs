@@ -1,6 +1,9 @@
 //! The sled log store: appends, reopen, proofs against stored checkpoints, the open-time check,
 //! the audit and tamper detection.
 
+mod common;
+
+use common::damage::flip_leaf_byte;
 use provledger::checkpoint::open_checkpoint;
 use provledger::merkle::{
     Blake3, Hash, MemoryTree, Sha256, TreeHasher, root, verify_consistency, verify_inclusion,
@@ -275,18 +278,6 @@ fn key(prefix: u8, n: u64) -> Vec<u8> {
     let mut k = vec![prefix];
     k.extend(n.to_be_bytes());
     k
-}
-
-/// Flips the last byte of leaf `index` in the leaf files (`leaves/offsets` holds each leaf's
-/// end offset in `leaves/data`, a `u64` big-endian per leaf).
-fn flip_leaf_byte(dir: &Path, index: u64) {
-    let offsets = std::fs::read(dir.join("leaves").join("offsets")).unwrap();
-    let at = index as usize * 8;
-    let end = u64::from_be_bytes(offsets[at..at + 8].try_into().unwrap()) as usize;
-    let path = dir.join("leaves").join("data");
-    let mut data = std::fs::read(&path).unwrap();
-    data[end - 1] ^= 0x01;
-    std::fs::write(&path, data).unwrap();
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::damage::flip_leaf_byte;
 use common::*;
 use provledger::datadir::DataDir;
 use provledger::ledger::LedgerConfig;
@@ -55,18 +56,6 @@ fn flip_last_byte(store: &Path, key: &[u8]) {
     value[last] ^= 0x01;
     db.insert(key, value).unwrap();
     db.flush().unwrap();
-}
-
-/// Flips the last byte of leaf `index` in the leaf files: `leaves/offsets` holds each leaf's
-/// end offset in `leaves/data` (a `u64` big-endian per leaf).
-fn flip_leaf_byte(store: &Path, index: u64) {
-    let offsets = std::fs::read(store.join("leaves").join("offsets")).unwrap();
-    let at = index as usize * 8;
-    let end = u64::from_be_bytes(offsets[at..at + 8].try_into().unwrap()) as usize;
-    let path = store.join("leaves").join("data");
-    let mut data = std::fs::read(&path).unwrap();
-    data[end - 1] ^= 0x01;
-    std::fs::write(&path, data).unwrap();
 }
 
 fn flip_node_byte(store: &Path, level: u8, index: u64) {

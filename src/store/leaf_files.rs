@@ -14,7 +14,7 @@
 //!   positioned writes, before its append commits. Writing the same leaves again at the same
 //!   index writes the same bytes, so replaying an append is idempotent, and leaves written by
 //!   an append that did not commit lie past the log's size, where the next append overwrites
-//!   them and `open` cuts them off ([`LeafFiles::truncate`]).
+//!   them; opening the store to append cuts their offsets off ([`LeafFiles::truncate`]).
 //! - The files are made durable in the background, with sled ([`super::sled_syncer`]); until a
 //!   sync covers an append, its journal record holds its leaves, and the journal's replay at
 //!   open writes them again ([`super::replay`]).
@@ -155,15 +155,20 @@ impl LeafFiles {
             .collect())
     }
 
-    /// Cuts the files down to the first `size` leaves, removing leaves written by appends that
-    /// never committed. The files must hold at least `size` leaves.
+    /// Cuts the offsets file down to the first `size` leaves, forgetting leaves written by an
+    /// append that never committed. Their bytes in the data file stay until the next append
+    /// overwrites them: no offset points at them, and cutting the data file at an offset read
+    /// from the files would, were that offset damaged, destroy leaves the audit should see.
     pub fn truncate(&self, size: u64) -> Result<(), LeafFileError> {
-        let data_end = self.start_of(size)?;
-        if self.offsets.metadata()?.len() > size * OFFSET_BYTES {
-            self.offsets.set_len(size * OFFSET_BYTES)?;
+        let stored = self.count()?;
+        if stored < size {
+            return Err(LeafFileError::Malformed {
+                index: stored,
+                reason: "is not stored".into(),
+            });
         }
-        if self.data.metadata()?.len() > data_end {
-            self.data.set_len(data_end)?;
+        if stored > size {
+            self.offsets.set_len(size * OFFSET_BYTES)?;
         }
         Ok(())
     }
@@ -273,8 +278,13 @@ mod tests {
         files.truncate(22).unwrap();
         assert_eq!(files.count().unwrap(), 22);
         assert_eq!(files.read(0, 22).unwrap(), leaves(0, 22));
-        let data_len: usize = leaves(0, 22).iter().map(Vec::len).sum();
-        assert_eq!(files.data.metadata().unwrap().len(), data_len as u64);
+        // The next append goes where leaf 21 ends, over the uncommitted bytes.
+        files.write(22, &leaves(22, 24)).unwrap();
+        assert_eq!(files.read(20, 24).unwrap(), leaves(20, 24));
+        assert!(matches!(
+            files.truncate(25),
+            Err(LeafFileError::Malformed { index: 24, .. })
+        ));
     }
 
     #[test]

@@ -56,23 +56,25 @@ fn end_of_scenario() -> u64 {
     first + count
 }
 
-#[test]
-fn appends_only_in_the_journal_are_applied_at_open() {
+/// A base store that then took the scenario's appends with sled synced only when closed, and a
+/// copy of it from before those appends: `(after, before)`.
+fn scenario_and_its_copy_before() -> (tempfile::TempDir, tempfile::TempDir) {
     let live = tempfile::tempdir().unwrap();
     base_store(live.path());
-    // The same store as it was on disk before the appends: sled without them.
-    let crashed = tempfile::tempdir().unwrap();
-    copy_dir(live.path(), crashed.path());
-    {
-        let store = LogStore::<Blake3>::open_tuned(
-            live.path(),
-            Some(signer()),
-            Faults::none(),
-            lazy_sled(),
-        )
-        .unwrap();
-        assert_eq!(run_batches(&store), None);
-    }
+    let before = tempfile::tempdir().unwrap();
+    copy_dir(live.path(), before.path());
+    let store =
+        LogStore::<Blake3>::open_tuned(live.path(), Some(signer()), Faults::none(), lazy_sled())
+            .unwrap();
+    assert_eq!(run_batches(&store), None);
+    drop(store);
+    (live, before)
+}
+
+#[test]
+fn appends_only_in_the_journal_are_applied_at_open() {
+    // `crashed` is the store as it was on disk before the appends: sled without them.
+    let (live, crashed) = scenario_and_its_copy_before();
     // As if sled's sync never happened: the old sled, the new journal.
     for name in ["journal-0", "journal-1"] {
         std::fs::copy(live.path().join(name), crashed.path().join(name)).unwrap();
@@ -83,20 +85,7 @@ fn appends_only_in_the_journal_are_applied_at_open() {
 
 #[test]
 fn leaves_the_files_lost_are_written_again_from_the_journal() {
-    let live = tempfile::tempdir().unwrap();
-    base_store(live.path());
-    let before = tempfile::tempdir().unwrap();
-    copy_dir(live.path(), before.path());
-    {
-        let store = LogStore::<Blake3>::open_tuned(
-            live.path(),
-            Some(signer()),
-            Faults::none(),
-            lazy_sled(),
-        )
-        .unwrap();
-        assert_eq!(run_batches(&store), None);
-    }
+    let (live, before) = scenario_and_its_copy_before();
     // As if sled had flushed on its own but the leaf files' writes never reached the disk:
     // sled and the journal as they are now, the leaf files as they were before the appends,
     // and sled's record of the size they are durable at as it was then.

@@ -2,6 +2,7 @@
 //! data directory, and helpers to make signed events.
 #![allow(dead_code)]
 
+pub mod damage;
 pub mod http;
 pub mod process;
 
