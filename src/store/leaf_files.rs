@@ -21,6 +21,8 @@
 //! - Nothing read is trusted: offsets that run backwards or past the data file are reported as
 //!   [`LeafFileError::Malformed`], never allocated for.
 
+use super::error::StoreError;
+use super::leaves::Chunk;
 use crate::fault::{Faults, Step};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -123,6 +125,16 @@ impl LeafFiles {
         self.faults
             .run(Step::LeafWrite, || self.offsets.write_all_at(&ends, at))?;
         Ok(())
+    }
+
+    /// Writes the leaves of an encoded leaf chunk ([`super::leaves`]) as leaves `first..`;
+    /// returns how many it held. `what` names where the chunk came from, for the error.
+    pub fn write_chunk(&self, first: u64, chunk: &[u8], what: &str) -> Result<u64, StoreError> {
+        let chunk = Chunk::decode(chunk)
+            .map_err(|e| StoreError::corrupt(format!("{what}, leaf chunk at {first}: {e}")))?;
+        let leaves: Vec<&[u8]> = chunk.iter().collect();
+        self.write(first, &leaves)?;
+        Ok(leaves.len() as u64)
     }
 
     /// Leaves `start..end`, which the files must hold.

@@ -19,7 +19,6 @@ use super::error::StoreError;
 use super::journal::{self, Record};
 use super::keys;
 use super::leaf_files::LeafFiles;
-use super::leaves::Chunk;
 use super::upgrade::move_leaves_out_of_sled;
 use crate::fault::Faults;
 use std::path::Path;
@@ -105,18 +104,13 @@ pub(super) fn replay_journal(
 fn write_leaves(leaves: &LeafFiles, record: &Record) -> Result<(), StoreError> {
     let mut at = record.first;
     for (first, bytes) in record.leaf_chunks() {
-        let chunk = Chunk::decode(bytes).map_err(|e| {
-            StoreError::corrupt(format!("journal record, leaf chunk at {first}: {e}"))
-        })?;
         if first != at {
             return Err(StoreError::corrupt(format!(
                 "journal record for {}..{}: a leaf chunk starts at {first}, not {at}",
                 record.first, record.end
             )));
         }
-        let chunk: Vec<&[u8]> = chunk.iter().collect();
-        leaves.write(first, &chunk)?;
-        at += chunk.len() as u64;
+        at += leaves.write_chunk(first, bytes, "journal record")?;
     }
     if at != record.end {
         return Err(StoreError::corrupt(format!(

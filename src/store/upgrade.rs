@@ -10,7 +10,6 @@ use super::durable::Durability;
 use super::error::StoreError;
 use super::keys;
 use super::leaf_files::LeafFiles;
-use super::leaves::Chunk;
 use crate::fault::Faults;
 use std::path::Path;
 
@@ -30,12 +29,9 @@ pub(super) fn move_leaves_out_of_sled(
         let (key, value) = entry?;
         let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key)
             .ok_or_else(|| StoreError::corrupt("malformed leaf chunk key"))?;
-        let chunk = Chunk::decode(&value)
-            .map_err(|e| StoreError::corrupt(format!("leaf chunk at {first}: {e}")))?;
-        let chunk: Vec<&[u8]> = chunk.iter().collect();
-        leaves.write(first, &chunk)?;
-        moved += chunk.len() as u64;
-        end = first + chunk.len() as u64;
+        let count = leaves.write_chunk(first, &value, "stored in sled")?;
+        moved += count;
+        end = first + count;
         chunk_keys.push(key);
     }
     if chunk_keys.is_empty() {
@@ -128,10 +124,7 @@ mod tests {
         for entry in db.scan_prefix([keys::LEAF_PREFIX]) {
             let (key, value) = entry.unwrap();
             let first = keys::decode_prefixed(keys::LEAF_PREFIX, &key).unwrap();
-            let chunk = Chunk::decode(&value).unwrap();
-            files
-                .write(first, &chunk.iter().collect::<Vec<_>>())
-                .unwrap();
+            files.write_chunk(first, &value, "test").unwrap();
         }
         files.sync().unwrap();
         for key in db.scan_prefix([keys::LEAF_PREFIX]).keys().step_by(2) {
